@@ -1,0 +1,7 @@
+"""The MobileNet building blocks."""
+
+from mobilenet.blocks.inverted_residual import InvertedResidual
+from mobilenet.blocks.separable import DepthwiseSeparable
+from mobilenet.blocks.squeeze_excite import SqueezeExcite
+
+__all__ = ["DepthwiseSeparable", "InvertedResidual", "SqueezeExcite"]

@@ -1,0 +1,150 @@
+"""Parameters and multiply-adds per layer, counted the papers' way (V1 paper §3, Table 2).
+
+Counted: multiply-adds of convolutions and fully connected layers (the SE 1x1 convs are FC
+layers on pooled features), with BN folded into the conv. Not counted: BN, activations,
+pooling, the SE product and residual adds. Computed from the resolved spec and the input size,
+not from a forward pass, so it is exact for any resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mobilenet.layers.conv import tf_same_padding
+from mobilenet.models.mobilenet import MobileNet
+from mobilenet.specs.resolve import LayerPlan
+
+Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One conv or FC op: its module name, kind, shapes (C, H, W), params and multiply-adds."""
+
+    layer: str
+    kind: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    """Weights and biases, BN excluded (BN folds into the conv at inference)."""
+    bn_params: int
+    """BN scale and shift that follow this op (what training-time parameter counts add)."""
+    macs: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A model's cost at one resolution: per-layer rows and totals."""
+
+    model: str
+    resolution: int
+    width_mult: float
+    layers: list[LayerCost] = field(default_factory=list)
+
+    @property
+    def params(self) -> int:
+        """Parameters without BN (the papers' convention)."""
+        return sum(row.params for row in self.layers)
+
+    @property
+    def params_with_bn(self) -> int:
+        """Parameters with BN scale and shift (what ``sum(p.numel())`` gives, e.g. torchvision)."""
+        return self.params + sum(row.bn_params for row in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(row.macs for row in self.layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "resolution": self.resolution,
+            "width_mult": self.width_mult,
+            "params": self.params,
+            "params_with_bn": self.params_with_bn,
+            "macs": self.macs,
+            "layers": [asdict(row) for row in self.layers],
+        }
+
+
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+    """Spatial output size of a conv under our padding modes."""
+    if padding == "tf_same":
+        before, after = tf_same_padding(size, kernel, stride, dilation)
+        total = before + after
+    else:
+        total = 2 * ((kernel - 1) // 2 * dilation)
+    return (size + total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class _Counter:
+    def __init__(self, padding: str, as_standard_conv: bool) -> None:
+        self.padding = padding
+        self.as_standard_conv = as_standard_conv
+        self.rows: list[LayerCost] = []
+
+    def conv(self, name: str, shape: Shape, out_channels: int, kernel: int, stride: int = 1,
+             dilation: int = 1, groups: int = 1, bn: bool = True, kind: str | None = None) -> Shape:
+        channels, height, width = shape
+        out_h = conv_output_size(height, kernel, stride, dilation, self.padding)
+        out_w = conv_output_size(width, kernel, stride, dilation, self.padding)
+        weights = kernel * kernel * (channels // groups) * out_channels
+        if kind is None:
+            kind = f"dw {kernel}x{kernel}" if groups > 1 else f"conv {kernel}x{kernel}"
+            kind = "pw 1x1" if kernel == 1 and groups == 1 else kind
+        out_shape = (out_channels, out_h, out_w)
+        self.rows.append(LayerCost(name, kind, shape, out_shape, weights, 2 * out_channels if bn else 0,
+                                   weights * out_h * out_w))
+        return out_shape
+
+    def fc(self, name: str, in_features: int, out_features: int, kind: str = "fc") -> None:
+        weights = in_features * out_features
+        self.rows.append(LayerCost(name, kind, (in_features, 1, 1), (out_features, 1, 1),
+                                   weights + out_features, 0, weights))
+
+    def layer(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
+        k, s, d = layer.kernel, layer.stride, layer.dilation
+        if layer.kind == "conv":
+            return self.conv(f"{name}.conv", shape, layer.out_channels, k, s, d)
+        if layer.kind == "separable":
+            if self.as_standard_conv:  # V1 Table 4: one full conv in place of dw + pw
+                return self.conv(f"{name}", shape, layer.out_channels, k, s, d, kind=f"conv {k}x{k}")
+            shape = self.conv(f"{name}.depthwise.conv", shape, shape[0], k, s, d, groups=shape[0])
+            return self.conv(f"{name}.pointwise.conv", shape, layer.out_channels, 1)
+        if layer.expanded_channels != layer.in_channels:
+            shape = self.conv(f"{name}.expand.conv", shape, layer.expanded_channels, 1)
+        groups = 1 if self.as_standard_conv else shape[0]
+        shape = self.conv(f"{name}.depthwise.conv", shape, shape[0], k, s, d, groups=groups)
+        if layer.se_channels:
+            self.fc(f"{name}.se.reduce", shape[0], layer.se_channels, kind="se fc")
+            self.fc(f"{name}.se.expand", layer.se_channels, shape[0], kind="se fc")
+        return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
+
+
+def profile(model: MobileNet, resolution: int | tuple[int, int] | None = None,
+            as_standard_conv: bool = False) -> Profile:
+    """Per-layer params and multiply-adds of ``model`` at ``resolution`` (its nominal one by default).
+
+    ``as_standard_conv`` counts every depthwise separable conv as a standard conv instead (V1
+    paper Table 4, "Conv MobileNet"); for bottlenecks the depthwise conv becomes a full conv.
+    """
+    resolution = model.resolution if resolution is None else resolution
+    height, width = (resolution, resolution) if isinstance(resolution, int) else resolution
+    for size in (height, width):
+        model._check_size(size, "resolution")
+    counter = _Counter(model.padding, as_standard_conv)
+    plan = model.plan
+    shape: Shape = (model.in_chans, height, width)
+    shape = counter.layer("stem", plan.stem, shape)
+    for i, block in enumerate(plan.blocks):
+        shape = counter.layer(f"blocks.{i}", block, shape)
+    if plan.last_conv is not None:
+        shape = counter.layer("last_conv", plan.last_conv, shape)
+    features = shape[0]
+    if plan.head_channels:
+        counter.fc("head_conv", features, plan.head_channels)
+        features = plan.head_channels
+    if model.num_classes:
+        counter.fc("classifier", features, model.num_classes)
+    return Profile(model.model_name, height, model.width_mult, counter.rows)

@@ -1,0 +1,58 @@
+"""Where a backbone's multi-scale features are tapped (V2 paper §6.2, V3 paper §6.3-6.4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mobilenet.specs.resolve import Plan
+
+FeatureLocation = Literal["block", "expansion"]
+FEATURE_LOCATIONS: tuple[str, ...] = ("block", "expansion")
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One tapped feature map: which layer, its output stride and channels.
+
+    ``module`` is the layer's name in the model (``stem``, ``blocks.12``, ``last_conv``);
+    ``location`` says whether the tap is the layer's output or its expansion layer's output.
+    """
+
+    module: str
+    location: FeatureLocation
+    reduction: int
+    channels: int
+
+
+def feature_taps(plan: Plan, nominal: Plan, location: FeatureLocation = "block") -> list[FeatureInfo]:
+    """One tap per nominal output stride (2, 4, 8, 16, 32), the last one the pooled map.
+
+    ``block``: the last layer at each stride. ``expansion``: the expansion layer of the block
+    that leaves each stride (SSDLite's C4 is the expansion of V3-Large's 13th bottleneck, V3
+    §6.3), then the map before pooling. ``nominal`` is the same plan at output stride 32; its
+    strides decide the levels, so a dilated backbone keeps the same taps.
+    """
+    if location not in FEATURE_LOCATIONS:
+        raise ValueError(f"unknown feature location {location!r}; valid: {', '.join(FEATURE_LOCATIONS)}")
+    layers = [("stem", nominal.stem, plan.stem)]
+    layers += [(f"blocks.{i}", n, p) for i, (n, p) in enumerate(zip(nominal.blocks, plan.blocks))]
+    if plan.last_conv is not None and nominal.last_conv is not None:
+        layers.append(("last_conv", nominal.last_conv, plan.last_conv))
+
+    taps: list[FeatureInfo] = []
+    for k, (name, layer, actual) in enumerate(layers):
+        next_layer = layers[k + 1][1] if k + 1 < len(layers) else None
+        is_last = next_layer is None
+        leaves_level = next_layer is not None and next_layer.stride > 1
+        if location == "block" and (leaves_level or is_last):
+            taps.append(FeatureInfo(name, "block", actual.reduction, actual.out_channels))
+        elif location == "expansion" and is_last:
+            taps.append(FeatureInfo(name, "block", actual.reduction, actual.out_channels))
+        elif location == "expansion" and leaves_level:
+            next_name, _, next_actual = layers[k + 1]
+            if next_actual.kind != "bottleneck":
+                raise ValueError(f"{plan.spec.name} has no expansion layers; use location='block'")
+            taps.append(FeatureInfo(next_name, "expansion", next_actual.input_reduction,
+                                    next_actual.expanded_channels))
+    return taps

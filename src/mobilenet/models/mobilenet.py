@@ -1,0 +1,180 @@
+"""One network class for the whole family: a resolved spec turned into modules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from mobilenet.blocks import DepthwiseSeparable, InvertedResidual
+from mobilenet.layers.activations import make_activation
+from mobilenet.layers.conv import PADDING_MODES, ConvNormAct, PaddingMode
+from mobilenet.models.features import FeatureInfo, FeatureLocation, feature_taps
+from mobilenet.specs.resolve import LayerPlan, Plan, resolve
+from mobilenet.specs.rows import MobileNetSpec
+
+
+def build_layer(layer: LayerPlan, **conv_options: Any) -> nn.Module:
+    """The module for one planned layer."""
+    if layer.kind == "conv":
+        return ConvNormAct(layer.in_channels, layer.out_channels, layer.kernel, layer.stride,
+                           dilation=layer.dilation, act=layer.act, **conv_options)
+    if layer.kind == "separable":
+        return DepthwiseSeparable(layer.in_channels, layer.out_channels, layer.kernel, layer.stride,
+                                  layer.dilation, layer.act, **conv_options)
+    return InvertedResidual(layer.in_channels, layer.expanded_channels, layer.out_channels,
+                            layer.kernel, layer.stride, layer.dilation, layer.se_channels, layer.act,
+                            **conv_options)
+
+
+class MobileNet(nn.Module):
+    """A MobileNet (V1, V2, V3) built from a spec.
+
+    Args:
+        spec: the architecture at width 1.0 (``mobilenet.specs``).
+        width_mult: the paper's alpha; any value > 0.
+        resolution: nominal input size (the paper's rho x 224); any input of at least
+            ``min_input_size`` pixels works, this one is used for the cost and the default config.
+        num_classes: 0 gives a model without classifier (``forward`` returns pooled features).
+        dropout: before the classifier; the spec's default when None.
+        in_chans: input channels.
+        output_stride: 8, 16 or 32; below 32 the last strides become dilation.
+        padding: "symmetric" (PyTorch) or "tf_same" (TensorFlow, for TF-trained weights).
+    """
+
+    def __init__(
+        self,
+        spec: MobileNetSpec,
+        width_mult: float = 1.0,
+        resolution: int | None = None,
+        num_classes: int = 1000,
+        dropout: float | None = None,
+        in_chans: int = 3,
+        output_stride: int = 32,
+        padding: PaddingMode = "symmetric",
+        bn_eps: float | None = None,
+        bn_momentum: float | None = None,
+    ) -> None:
+        super().__init__()
+        if padding not in PADDING_MODES:
+            raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}")
+        dropout = spec.dropout if dropout is None else dropout
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        self.spec = spec
+        self.plan: Plan = resolve(spec, width_mult, output_stride, in_chans)
+        self._nominal_plan: Plan = resolve(spec, width_mult, 32, in_chans)
+        self.min_input_size = math.prod(layer.stride for layer in self._all_layers(self._nominal_plan))
+        resolution = spec.resolution if resolution is None else resolution
+        self._check_size(resolution, "resolution")
+        self.resolution = int(resolution)
+        self.width_mult = float(width_mult)
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        self.padding = padding
+        self.bn_eps = spec.bn_eps if bn_eps is None else bn_eps
+        self.bn_momentum = spec.bn_momentum if bn_momentum is None else bn_momentum
+        options = dict(padding=padding, bn_eps=self.bn_eps, bn_momentum=self.bn_momentum)
+
+        plan = self.plan
+        self.stem = build_layer(replace(plan.stem, in_channels=in_chans), **options)
+        self.blocks = nn.Sequential(*(build_layer(layer, **options) for layer in plan.blocks))
+        self.last_conv = build_layer(plan.last_conv, **options) if plan.last_conv else nn.Identity()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        # V3 §5.1: the last 1x1 conv works after pooling, without BN (a Linear on pooled features).
+        self.head_conv: nn.Module = (
+            nn.Linear(plan.feature_channels, plan.head_channels) if plan.head_channels else nn.Identity()
+        )
+        self.head_act = make_activation(spec.head_act) if plan.head_channels else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.num_features = plan.classifier_in
+        self.classifier: nn.Module = (
+            nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        )
+        self._init_weights()
+        # Set by ``create_model`` so that ``config`` can rebuild the model from its registry name.
+        self.model_name: str = spec.name
+        self.creation_options: dict[str, Any] = {}
+
+    @staticmethod
+    def _all_layers(plan: Plan) -> list[LayerPlan]:
+        return [plan.stem, *plan.blocks, *([plan.last_conv] if plan.last_conv else [])]
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def _check_size(self, size: int, what: str) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < self.min_input_size:
+            raise ValueError(
+                f"{what} {size!r} is too small for {self.spec.name}: its {int(math.log2(self.min_input_size))} "
+                f"stride-2 layers need inputs of at least {self.min_input_size}x{self.min_input_size} pixels"
+            )
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_chans:
+            raise ValueError(
+                f"{self.spec.name} expects input of shape (batch, {self.in_chans}, height, width), "
+                f"got {tuple(x.shape)}; set in_chans={x.shape[1] if x.dim() == 4 else '?'} when "
+                "creating the model if your images have that many channels"
+            )
+        if min(x.shape[-2:]) < self.min_input_size:
+            self._check_size(int(min(x.shape[-2:])), "input size")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The map before global pooling (output stride ``plan.output_stride``)."""
+        self._check_input(x)
+        return self.last_conv(self.blocks(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global pool, the V3 head conv, dropout and the classifier."""
+        x = torch.flatten(self.pool(x), 1)
+        x = self.dropout(self.head_act(self.head_conv(x)))
+        return x if pre_logits else self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def feature_info(self, location: FeatureLocation = "block") -> list[FeatureInfo]:
+        """The maps ``forward_multiscale`` returns: module, location, output stride, channels."""
+        return feature_taps(self.plan, self._nominal_plan, location)
+
+    def forward_multiscale(self, x: torch.Tensor, location: FeatureLocation = "block") -> list[torch.Tensor]:
+        """Feature maps at output strides 2 to 32 (see ``feature_info``), for detection/segmentation."""
+        self._check_input(x)
+        wanted = {(info.module, info.location): i for i, info in enumerate(self.feature_info(location))}
+        outputs: list[torch.Tensor | None] = [None] * len(wanted)
+        x = self.stem(x)
+        if ("stem", "block") in wanted:
+            outputs[wanted["stem", "block"]] = x
+        for i, block in enumerate(self.blocks):
+            name = f"blocks.{i}"
+            if (name, "expansion") in wanted and isinstance(block, InvertedResidual):
+                x, expanded = block.forward_with_expansion(x)
+                outputs[wanted[name, "expansion"]] = expanded
+            else:
+                x = block(x)
+            if (name, "block") in wanted:
+                outputs[wanted[name, "block"]] = x
+        if ("last_conv", "block") in wanted:
+            outputs[wanted["last_conv", "block"]] = self.last_conv(x)
+        return [out for out in outputs if out is not None]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What rebuilds this model with ``mobilenet.create_model(**config)``."""
+        return {"name": self.model_name, **self.creation_options}

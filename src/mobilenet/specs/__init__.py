@@ -1,0 +1,25 @@
+"""Architectures as data: one spec per paper table, variants as functions, one resolver."""
+
+from mobilenet.specs.resolve import LayerPlan, Plan, resolve
+from mobilenet.specs.rows import Bottleneck, Conv, MobileNetSpec, Separable
+from mobilenet.specs.v1 import MOBILENET_V1
+from mobilenet.specs.v2 import MOBILENET_V2
+from mobilenet.specs.v3 import MOBILENET_V3_LARGE, MOBILENET_V3_SMALL
+from mobilenet.specs.variants import minimalistic, reduced_tail, torchvision_convention
+
+__all__ = [
+    "MOBILENET_V1",
+    "MOBILENET_V2",
+    "MOBILENET_V3_LARGE",
+    "MOBILENET_V3_SMALL",
+    "Bottleneck",
+    "Conv",
+    "LayerPlan",
+    "MobileNetSpec",
+    "Plan",
+    "Separable",
+    "minimalistic",
+    "reduced_tail",
+    "resolve",
+    "torchvision_convention",
+]

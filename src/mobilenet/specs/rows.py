@@ -1,0 +1,87 @@
+"""The vocabulary of architecture specs: one dataclass per kind of row in the papers' tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+ChannelRule = Literal["truncate", "divisible"]
+ExpansionRule = Literal["factor_of_input", "scaled_channels"]
+WideLayerRule = Literal["scaled", "keep_below_1", "fixed"]
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A plain conv + BN + activation row (the stem, the last 1x1 conv before pooling)."""
+
+    out: int
+    kernel: int = 3
+    stride: int = 1
+    act: str = "relu6"
+
+
+@dataclass(frozen=True)
+class Separable:
+    """A V1 row pair "Conv dw / s" + "Conv 1x1" (V1 Table 1); ``repeats`` for the "5x" row."""
+
+    out: int
+    stride: int = 1
+    kernel: int = 3
+    act: str = "relu6"
+    repeats: int = 1
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """An inverted residual row (V2 Table 2: t, c, n, s; V3 Tables 1-2: exp size, #out, SE, NL, s).
+
+    Give the expansion either as ``expansion`` (V2's t, a factor of the input channels) or as
+    ``expanded`` (V3's "exp size", channels at width 1.0). ``repeats`` is V2's n: the first
+    repeat has the row's stride, the others stride 1.
+    """
+
+    out: int
+    kernel: int = 3
+    stride: int = 1
+    expansion: float | None = None
+    expanded: int | None = None
+    se: bool = False
+    act: str = "relu6"
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.expansion is None) == (self.expanded is None):
+            raise ValueError("a Bottleneck row needs exactly one of `expansion` and `expanded`")
+
+
+Row = Union[Separable, Bottleneck]
+
+
+@dataclass(frozen=True)
+class MobileNetSpec:
+    """One MobileNet at width 1.0: the paper's table as rows, plus the per-model scaling rules.
+
+    Rules that differ between models are named fields, each tested, never ``if name == ...``.
+    """
+
+    name: str
+    paper: str
+    stem: Conv
+    body: tuple[Row, ...]
+    last_conv: Conv | None = None
+    """1x1 conv + BN before pooling (V2's 1280, V3's 960/576); V1 has none."""
+    head_channels: int | None = None
+    """V3 §5.1: the 1x1 conv without BN moved after pooling (1280/1024); None: linear classifier."""
+    head_act: str = "hswish"
+    channel_rule: ChannelRule = "divisible"
+    divisor: int = 8
+    min_channels: int = 8
+    expansion_rule: ExpansionRule = "factor_of_input"
+    last_conv_rule: WideLayerRule = "scaled"
+    head_rule: WideLayerRule = "scaled"
+    se_ratio: float = 0.25
+    resolution: int = 224
+    dropout: float = 0.2
+    bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
+    notes: tuple[str, ...] = field(default=())
