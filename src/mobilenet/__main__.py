@@ -1,0 +1,7 @@
+"""``python -m mobilenet`` runs the command-line tool."""
+
+import sys
+
+from mobilenet.cli.main import main
+
+sys.exit(main())

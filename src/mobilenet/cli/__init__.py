@@ -1,0 +1,1 @@
+"""Command-line interface; ``mobilenet.cli.main:main`` is the console script."""

@@ -1,0 +1,129 @@
+"""``mobilenet list``, ``info``, ``conv-cost`` and ``table``: the models and what they cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from typing import Any
+
+from mobilenet.cli.tables import FORMATS, render
+from mobilenet.cost import conv_cost, profile
+from mobilenet.cost.published import PUBLISHED
+from mobilenet.models.registry import CONVENTIONS, MODELS, create_model, list_models
+
+LAYER_COLUMNS = ("layer", "kind", "input_shape", "output_shape", "params", "macs")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("list", help="list the registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'mobilenet_v3_*'")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=run_list)
+
+    p = subparsers.add_parser("info", help="per-layer params and multiply-adds of a model")
+    p.add_argument("model", help="a registered name (see `mobilenet list`)")
+    p.add_argument("--width-mult", type=float, help="width multiplier alpha (default: the name's)")
+    p.add_argument("--resolution", type=int, help="input size (default: the model's, 224)")
+    p.add_argument("--convention", choices=tuple(CONVENTIONS), default="paper")
+    p.add_argument("--output-stride", type=int, default=32, choices=(8, 16, 32))
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--as-standard-conv", action="store_true",
+                   help="count depthwise separable convs as standard convs (V1 paper Table 4)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=run_info)
+
+    p = subparsers.add_parser("conv-cost", help="standard vs depthwise separable conv (V1 paper §3.1)")
+    p.add_argument("--in", dest="in_channels", type=int, required=True, help="input channels M")
+    p.add_argument("--out", dest="out_channels", type=int, required=True, help="output channels N")
+    p.add_argument("--kernel", type=int, default=3, help="kernel size K")
+    p.add_argument("--size", type=int, required=True, help="output feature map size F")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=run_conv_cost)
+
+    p = subparsers.add_parser("table", help="every model's params and MACs beside the papers' figures")
+    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.set_defaults(func=run_table)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    names = list_models(args.pattern)
+    if not names:
+        raise ValueError(f"no model matches {args.pattern!r}; valid: {', '.join(list_models())}")
+    rows = []
+    for name in names:
+        model = create_model(name)
+        cost = profile(model)
+        rows.append({"model": name, "paper": model.spec.paper, "width_mult": model.width_mult,
+                     "resolution": model.resolution, "params": cost.params, "macs": cost.macs})
+    print(render(rows, ("model", "paper", "width_mult", "resolution", "params", "macs"), args.format))
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {"convention": args.convention, "output_stride": args.output_stride,
+                                 "num_classes": args.num_classes}
+    if args.width_mult is not None:
+        overrides["width_mult"] = args.width_mult
+    if args.resolution is not None:
+        overrides["resolution"] = args.resolution
+    model = create_model(args.model, **overrides)
+    cost = profile(model, as_standard_conv=args.as_standard_conv)
+    rows = [asdict(row) for row in cost.layers]
+    totals = {"model": args.model, "width_mult": model.width_mult, "resolution": cost.resolution,
+              "params": cost.params, "params_with_bn": cost.params_with_bn, "macs": cost.macs,
+              "as_standard_conv": args.as_standard_conv}
+    if args.format == "json":
+        print(json.dumps({**totals, "layers": rows}, indent=2))
+        return 0
+    print(render(rows, LAYER_COLUMNS, args.format))
+    if args.format in ("table", "markdown"):
+        print()
+        print(f"{args.model} at width {model.width_mult:g}, {cost.resolution}x{cost.resolution}"
+              f"{' as standard convs' if args.as_standard_conv else ''}: "
+              f"{cost.macs / 1e6:,.1f}M multiply-adds, {cost.params / 1e6:.3f}M params "
+              f"({cost.params_with_bn / 1e6:.3f}M with BN)")
+    return 0
+
+
+def run_conv_cost(args: argparse.Namespace) -> int:
+    cost = conv_cost(args.in_channels, args.out_channels, args.kernel, args.size)
+    k, m, n, f = cost.kernel, cost.in_channels, cost.out_channels, cost.size
+    rows = [
+        {"layer": "standard", "formula": f"{k}*{k}*{m}*{n}*{f}*{f}", "params": cost.standard_params,
+         "macs": cost.standard_macs},
+        {"layer": "depthwise separable", "formula": f"{k}*{k}*{m}*{f}*{f} + {m}*{n}*{f}*{f}",
+         "params": cost.separable_params, "macs": cost.separable_macs},
+    ]
+    if args.format == "json":
+        print(json.dumps({"rows": rows, "ratio": cost.ratio, "expected_ratio": 1 / n + 1 / k**2}, indent=2))
+        return 0
+    print(render(rows, ("layer", "formula", "params", "macs"), args.format))
+    if args.format in ("table", "markdown"):
+        print(f"\nratio {cost.ratio:.4f} = 1/N + 1/K^2 = 1/{n} + 1/{k * k}: "
+              f"{1 / cost.ratio:.1f}x fewer multiply-adds")
+    return 0
+
+
+def model_table() -> list[dict[str, Any]]:
+    """Every registered model at its nominal resolution, plus the published grid points."""
+    points = sorted({(name, MODELS[name].spec.resolution) for name in MODELS} | set(PUBLISHED))
+    rows = []
+    for name, resolution in points:
+        cost = profile(create_model(name, resolution=resolution))
+        macs, params, source = PUBLISHED.get((name, resolution), (None, None, ""))
+        rows.append({
+            "model": name, "resolution": resolution,
+            "MACs (M)": round(cost.macs / 1e6, 1), "paper MACs (M)": macs,
+            "params (M)": round(cost.params / 1e6, 3), "paper params (M)": params,
+            "source": source,
+        })
+    return rows
+
+
+TABLE_COLUMNS = ("model", "resolution", "MACs (M)", "paper MACs (M)", "params (M)", "paper params (M)", "source")
+
+
+def run_table(args: argparse.Namespace) -> int:
+    print(render(model_table(), TABLE_COLUMNS, args.format))
+    return 0

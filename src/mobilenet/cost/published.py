@@ -1,0 +1,39 @@
+"""The papers' published cost figures, with their sources (``shared/reference/papers.md``).
+
+Keyed by (registered model name, resolution): (million multiply-adds, million params, source).
+Read by the README table and by the tests that check our counts against the papers.
+"""
+
+from __future__ import annotations
+
+PUBLISHED: dict[tuple[str, int], tuple[float, float, str]] = {
+    # V1 paper Table 6 / Table 7 (params 4.2M at every resolution).
+    ("mobilenet_v1", 224): (569, 4.2, "V1 Table 6"),
+    ("mobilenet_v1_075", 224): (325, 2.6, "V1 Table 6"),
+    ("mobilenet_v1_050", 224): (149, 1.3, "V1 Table 6"),
+    ("mobilenet_v1_025", 224): (41, 0.5, "V1 Table 6"),
+    ("mobilenet_v1", 192): (418, 4.2, "V1 Table 7"),
+    ("mobilenet_v1", 160): (290, 4.2, "V1 Table 7"),
+    ("mobilenet_v1", 128): (186, 4.2, "V1 Table 7"),
+    ("mobilenet_v1_050", 160): (76, 1.32, "V1 Table 9"),
+    # V2 paper §4 / Table 4 and the tf-slim checkpoint table.
+    ("mobilenet_v2", 224): (300, 3.4, "V2 Table 4"),
+    ("mobilenet_v2_140", 224): (582, 6.06, "tf-slim V2 README"),
+    ("mobilenet_v2_130", 224): (509, 5.34, "tf-slim V2 README"),
+    ("mobilenet_v2_075", 224): (209, 2.61, "tf-slim V2 README"),
+    ("mobilenet_v2_050", 224): (97, 1.95, "tf-slim V2 README"),
+    ("mobilenet_v2_035", 224): (59, 1.66, "tf-slim V2 README"),
+    # V3 paper (final version) Appendix Table 9.
+    ("mobilenet_v3_large_125", 224): (356, 7.5, "V3 Table 9"),
+    ("mobilenet_v3_large", 224): (217, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_large_075", 224): (155, 4.0, "V3 Table 9"),
+    ("mobilenet_v3_large_050", 224): (69, 2.6, "V3 Table 9"),
+    ("mobilenet_v3_large_035", 224): (40, 2.2, "V3 Table 9"),
+    ("mobilenet_v3_small_125", 224): (91, 3.6, "V3 Table 9"),
+    ("mobilenet_v3_small", 224): (57, 2.5, "V3 Table 9"),
+    ("mobilenet_v3_small_075", 224): (44, 2.0, "V3 Table 9"),
+    ("mobilenet_v3_small_050", 224): (21, 1.6, "V3 Table 9"),
+    ("mobilenet_v3_small_035", 224): (12, 1.4, "V3 Table 9"),
+    ("mobilenet_v3_large_minimal", 224): (209, 3.9, "tf-slim V3 README"),
+    ("mobilenet_v3_small_minimal", 224): (65, 2.0, "tf-slim V3 README"),
+}
