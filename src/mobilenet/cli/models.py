@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from mobilenet.cli.tables import FORMATS, render
@@ -43,6 +44,7 @@ def add_parser(subparsers: Any) -> None:
 
     p = subparsers.add_parser("table", help="every model's params and MACs beside the papers' figures")
     p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.add_argument("--update", metavar="README", help="rewrite the table between the README's markers")
     p.set_defaults(func=run_table)
 
 
@@ -124,6 +126,25 @@ def model_table() -> list[dict[str, Any]]:
 TABLE_COLUMNS = ("model", "resolution", "MACs (M)", "paper MACs (M)", "params (M)", "paper params (M)", "source")
 
 
+TABLE_START, TABLE_END = "<!-- table:models -->", "<!-- /table:models -->"
+
+
+def replace_table(text: str, table: str) -> str:
+    """``text`` with the part between the table markers replaced by ``table``."""
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no {TABLE_START} ... {TABLE_END} markers to update")
+    return text[: start + len(TABLE_START)] + "\n" + table + "\n" + text[end:]
+
+
 def run_table(args: argparse.Namespace) -> int:
-    print(render(model_table(), TABLE_COLUMNS, args.format))
+    table = render(model_table(), TABLE_COLUMNS, args.format)
+    if args.update is None:
+        print(table)
+        return 0
+    path = Path(args.update)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; give the README to update")
+    path.write_text(replace_table(path.read_text(), table))
+    print(f"updated the model table in {path}")
     return 0

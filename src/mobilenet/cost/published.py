@@ -17,7 +17,8 @@ PUBLISHED: dict[tuple[str, int], tuple[float, float, str]] = {
     ("mobilenet_v1", 128): (186, 4.2, "V1 Table 7"),
     ("mobilenet_v1_050", 160): (76, 1.32, "V1 Table 9"),
     # V2 paper §4 / Table 4 and the tf-slim checkpoint table.
-    ("mobilenet_v2", 224): (300, 3.4, "V2 Table 4"),
+    # V2 Table 4 prints 3.4M, the truncation of tf-slim's 3.47M.
+    ("mobilenet_v2", 224): (300, 3.47, "V2 Table 4, tf-slim V2 README"),
     ("mobilenet_v2_140", 224): (582, 6.06, "tf-slim V2 README"),
     ("mobilenet_v2_130", 224): (509, 5.34, "tf-slim V2 README"),
     ("mobilenet_v2_075", 224): (209, 2.61, "tf-slim V2 README"),
@@ -34,6 +35,15 @@ PUBLISHED: dict[tuple[str, int], tuple[float, float, str]] = {
     ("mobilenet_v3_small_075", 224): (44, 2.0, "V3 Table 9"),
     ("mobilenet_v3_small_050", 224): (21, 1.6, "V3 Table 9"),
     ("mobilenet_v3_small_035", 224): (12, 1.4, "V3 Table 9"),
+    ("mobilenet_v3_large", 256): (282, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_large", 192): (160, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_large", 160): (112, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_large", 128): (73, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_large", 96): (43, 5.4, "V3 Table 9"),
+    ("mobilenet_v3_small", 256): (74, 2.5, "V3 Table 9"),
+    ("mobilenet_v3_small", 160): (30, 2.5, "V3 Table 9"),
+    ("mobilenet_v3_small", 128): (20, 2.5, "V3 Table 9"),
+    ("mobilenet_v3_small", 96): (12, 2.5, "V3 Table 9"),
     ("mobilenet_v3_large_minimal", 224): (209, 3.9, "tf-slim V3 README"),
     ("mobilenet_v3_small_minimal", 224): (65, 2.0, "tf-slim V3 README"),
 }
