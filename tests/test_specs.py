@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from mobilenet import create_model
@@ -26,7 +28,15 @@ def test_block_counts_follow_the_tables() -> None:
     assert len(resolve(MOBILENET_V3_SMALL).blocks) == 11     # V3 Table 2
 
 
+@pytest.mark.parametrize("spec", [MOBILENET_V1, MOBILENET_V2, MOBILENET_V3_LARGE, MOBILENET_V3_SMALL])
+def test_spec_strides_multiply_to_32(spec) -> None:  # type: ignore[no-untyped-def]
+    """Checked on the spec itself: resolve() would turn a stride past 32 into (no-op) dilation."""
+    strides = [spec.stem.stride] + [row.stride for row in spec.body]
+    assert math.prod(strides) == 32
+
+
 def test_v1_last_depthwise_has_stride_one_so_the_map_stays_7x7() -> None:
+    assert MOBILENET_V1.body[-1].stride == 1
     plan = resolve(MOBILENET_V1)
     assert plan.blocks[-1].stride == 1
     assert plan.blocks[-1].reduction == 32

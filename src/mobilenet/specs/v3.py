@@ -2,7 +2,9 @@
 
 "exp size" is stored as printed; with the default ``expansion_rule="factor_of_input"`` it is
 read as a factor of the row's input channels, as tf-slim and Keras do, which is what their
-width-multiplied checkpoints and the paper's Table 9 were built with.
+width-multiplied checkpoints and the paper's Table 9 were built with. The stem is scaled with
+width like every layer (tf-slim, torchvision); Keras keeps it at 16, which differs only below 0.75,
+where Keras has no weights.
 """
 
 from __future__ import annotations
