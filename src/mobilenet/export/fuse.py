@@ -1,0 +1,53 @@
+"""The inference form of a MobileNet: batch norm folded into the preceding convolution.
+
+At inference BN is an affine map per channel, so ``bn(conv(x)) = conv'(x)`` with
+``w' = w * gamma / sqrt(var + eps)`` and a bias (V1 paper §3: "batchnorm ... folded").
+hard-swish and hard-sigmoid stay ``nn.Hardswish``/``nn.Hardsigmoid`` modules, so exporters emit one
+op each and quantizers see them. The model classes are not changed: folding replaces ``bn`` with
+``nn.Identity`` in a copy, so the module tree and state-dict names of the convs stay the same.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from mobilenet.layers.conv import ConvNormAct
+
+
+def fold_batch_norm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode with every ``ConvNormAct``'s BN folded into its conv."""
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if isinstance(module, ConvNormAct) and isinstance(module.bn, nn.BatchNorm2d):
+            module.conv = fuse_conv_bn_eval(module.conv, module.bn)
+            module.bn = nn.Identity()
+    return folded
+
+
+def count_batch_norms(model: nn.Module) -> int:
+    """How many BatchNorm layers are left (0 after ``fold_batch_norm`` on a MobileNet)."""
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def inference_form(model: nn.Module, channels_last: bool = True) -> nn.Module:
+    """BN folded, eval mode, no gradients, weights in channels-last memory order when asked.
+
+    Channels-last lets oneDNN run the convs without reordering the activations between layers;
+    inputs should then be channels-last too (``x.contiguous(memory_format=torch.channels_last)``).
+    """
+    folded = fold_batch_norm(model)
+    for parameter in folded.parameters():
+        parameter.requires_grad_(False)
+    if channels_last:
+        folded = folded.to(memory_format=torch.channels_last)
+    return folded
+
+
+def max_abs_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
+    """Largest absolute difference of the two models' outputs on ``x`` (both in eval mode)."""
+    with torch.no_grad():
+        return float((a.eval()(x) - b.eval()(x)).abs().max())

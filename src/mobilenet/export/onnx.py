@@ -1,0 +1,234 @@
+"""ONNX export: a validated, self-describing file, written atomically.
+
+Opset >= 14 has ``HardSwish`` and ``HardSigmoid`` as single ops, so V3's activations stay one node
+each instead of the Add/Clip/Div chains of older opsets (pytorch/pytorch#58301). BN is folded
+before export (``fuse.fold_batch_norm``). The preprocessing and class names go into the file's
+``metadata_props``, so a runtime can feed it correctly without this package.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+import mobilenet
+from mobilenet.export.fuse import fold_batch_norm
+from mobilenet.export.images import Preprocess, list_images, load_images
+from mobilenet.export.source import Source
+
+DEFAULT_OPSET = 18
+MIN_OPSET = 14  # first opset with HardSwish
+TOLERANCE = 1e-4
+EXPORTERS = ("dynamo", "torchscript")
+
+
+class ExportCheckError(ValueError):
+    """The exported file does not reproduce the PyTorch model; nothing is written."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path``; moved onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(temp)
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """Read an ONNX file; a clear error when it is missing, truncated or not ONNX."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as error:  # protobuf DecodeError, checker ValidationError, ...
+        raise ValueError(
+            f"{str(path)!r} is not a valid ONNX model (truncated or corrupt?): {str(error).splitlines()[0][:160]}; "
+            "re-export it with `mobilenet export`"
+        ) from None
+    if not model.graph.node:
+        raise ValueError(f"{str(path)!r} holds an empty ONNX graph (truncated?); re-export it with `mobilenet export`")
+    return model
+
+
+def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime CPU session with all graph optimisations; ``threads`` intra-op threads."""
+    load_onnx(path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise ValueError(f"onnxruntime cannot load {str(path)!r}: {str(error)[:200]}") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Our metadata of an exported file: ``preprocess``, ``class_names``, ``config`` ... (JSON decoded)."""
+    props = {p.key: p.value for p in load_onnx(path).metadata_props}
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        if key.startswith("mobilenet."):
+            out[key.removeprefix("mobilenet.")] = json.loads(value)
+    return out
+
+
+def _global_pools(model: onnx.ModelProto) -> None:
+    """ReduceMean over H, W with keepdims -> GlobalAveragePool, which onnxruntime quantizes.
+
+    The dynamo exporter writes ``AdaptiveAvgPool2d(1)`` as ReduceMean; a static QDQ model would
+    then leave every SE pool in float (litert-torch PR #1150 saw the same with SUM/MUL).
+    """
+    constants = {init.name: onnx.numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "ReduceMean":
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = constants.get(node.input[1])
+        if attrs.get("keepdims", 1) != 1 or axes is None or sorted(int(a) % 4 for a in np.ravel(axes)) != [2, 3]:
+            continue
+        node.op_type = "GlobalAveragePool"
+        del node.input[1:]
+        del node.attribute[:]
+    used = {name for node in model.graph.node for name in node.input}
+    unused = [init for init in model.graph.initializer if init.name not in used]
+    for init in unused:
+        model.graph.initializer.remove(init)
+
+
+def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int,
+                   dynamic_batch: bool, exporter: str) -> None:
+    names = {"input_names": ["input"], "output_names": ["logits"]}
+    if exporter == "dynamo":
+        shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
+        program = torch.onnx.export(model, (example,), None, opset_version=opset, dynamo=True,
+                                    dynamic_shapes=shapes, optimize=True, verbose=False, **names)
+        program.save(str(path))
+    else:
+        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+        torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
+                          dynamic_axes=axes, do_constant_folding=True, **names)
+
+
+@dataclass
+class ExportReport:
+    """What was written and how well it matches PyTorch."""
+
+    path: str
+    opset: int
+    batch: str
+    resolution: int
+    size_bytes: int
+    diff_random: float
+    diff_real: float | None
+    real_images: int
+    ops: dict[str, int] = field(default_factory=dict)
+
+
+def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tensor) -> float:
+    """Max abs difference of onnxruntime and PyTorch logits on ``x``."""
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    return float(np.abs(got - expected).max())
+
+
+def metadata_for(source: Source, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """The ``metadata_props`` of an exported model (values JSON-encoded)."""
+    data = {
+        "preprocess": json.loads(source.preprocess.to_json()),
+        "class_names": source.class_names,
+        "config": source.model.config,
+        "source": source.name,
+        "version": mobilenet.__version__,
+        **(extra or {}),
+    }
+    return {f"mobilenet.{key}": json.dumps(value) for key, value in data.items()}
+
+
+def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in props.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            model.metadata_props.add(key=key, value=value)
+
+
+def export_onnx(source: Source, path: str | Path, batch: str | int = "dynamic", resolution: int | None = None,
+                opset: int = DEFAULT_OPSET, check_images: str | Path | None = None, check_limit: int = 8,
+                tolerance: float = TOLERANCE, exporter: str = "dynamo") -> ExportReport:
+    """Export ``source`` to ``path``: fold BN, export, check, compare with PyTorch, then move into place.
+
+    ``batch``: "dynamic" or a fixed batch size. ``check_images``: a file or folder of real images to
+    compare on besides random inputs (``check_limit`` of them).
+    """
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset {opset} has no HardSwish op; use --opset {MIN_OPSET} or higher")
+    if exporter not in EXPORTERS:
+        raise ValueError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}")
+    dynamic = batch == "dynamic"
+    if not dynamic:
+        try:
+            batch = int(batch)
+        except (TypeError, ValueError):
+            raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
+        if batch < 1:
+            raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    resolution = resolution or source.model.resolution
+    source.model._check_size(resolution, "resolution")
+    preprocess = source.preprocess if source.preprocess.resolution == resolution else Preprocess.default(
+        resolution, source.preprocess.mean, source.preprocess.std)
+    source = Source(source.model, source.name, preprocess, source.class_names)
+    real = load_images(list_images(check_images, "check-images folder")[:check_limit], preprocess) \
+        if check_images else None
+
+    model = fold_batch_norm(source.model)
+    example_batch = 2 if dynamic else int(batch)
+    generator = torch.Generator().manual_seed(0)
+    random_input = torch.randn(example_batch, 3, resolution, resolution, generator=generator)
+    with atomic_path(path) as temp:
+        _torch_to_onnx(model, random_input, temp, opset, dynamic, exporter)
+        graph = onnx.load(str(temp))
+        _global_pools(graph)
+        set_metadata(graph, metadata_for(source, {"opset": opset, "batch": str(batch)}))
+        onnx.save(graph, str(temp))
+        onnx.checker.check_model(str(temp), full_check=True)
+        session = make_session(temp)
+        diff_random = compare(session, source.model, random_input)
+        diff_real = None
+        if real is not None:
+            feed = real if dynamic else real[:example_batch].repeat(example_batch, 1, 1, 1)[:example_batch]
+            diff_real = compare(session, source.model, feed)
+        worst = max(diff_random, diff_real or 0.0)
+        if not worst <= tolerance:
+            raise ExportCheckError(
+                f"onnxruntime output differs from PyTorch by {worst:.2e} (> {tolerance:.0e}); file not written"
+            )
+        ops = dict(collections.Counter(node.op_type for node in graph.graph.node))
+    return ExportReport(str(path), opset, str(batch), resolution, Path(path).stat().st_size, diff_random,
+                        diff_real, 0 if real is None else len(real), ops)
