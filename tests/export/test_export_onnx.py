@@ -13,8 +13,9 @@ from export_util import perturbed
 import mobilenet
 from mobilenet.export import onnx as onnx_export
 from mobilenet.export.onnx import ExportCheckError, export_onnx, load_onnx, make_session, read_metadata
-from mobilenet.export.source import Source, load_source, save_checkpoint
-from mobilenet.export.images import Preprocess
+from mobilenet.engine.checkpoint import FORMAT, save_atomic
+from mobilenet.export.images import default_preprocessing
+from mobilenet.export.source import Source, load_source
 
 FAMILIES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
             "mobilenet_v3_large_minimal", "mobilenet_v3_small_minimal")
@@ -22,7 +23,7 @@ FAMILIES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_
 
 def source_of(name: str, resolution: int, **options) -> Source:
     model = perturbed(name, resolution=resolution, **options)
-    return Source(model, name, Preprocess.default(resolution), ["ant", "bee"] if model.num_classes == 2 else [])
+    return Source(model, name, default_preprocessing(resolution), ["ant", "bee"] if model.num_classes == 2 else [])
 
 
 def ops_of(path: Path) -> set[str]:
@@ -64,18 +65,22 @@ def test_fixed_batch_and_metadata(tmp_path: Path) -> None:
     assert [d.dim_value for d in shape.dim] == [4, 3, 112, 112]
     meta = read_metadata(tmp_path / "m.onnx")
     assert meta["class_names"] == ["ant", "bee"]
-    assert meta["preprocess"]["resolution"] == 112 and meta["preprocess"]["resize"] == 128
-    assert meta["preprocess"]["mean"] == list(source.preprocess.mean)
+    assert meta["preprocessing"]["resolution"] == 112 and meta["preprocessing"]["resize"] == 128
+    assert meta["preprocessing"]["mean"] == list(source.preprocessing["mean"])
     assert mobilenet.create_model(**meta["config"]).width_mult == 0.75
 
 
 def test_checkpoint_exports_with_its_class_names(tmp_path: Path) -> None:
     source = source_of("mobilenet_v2_035", 96, num_classes=2)
-    save_checkpoint(source, tmp_path / "ckpt.pt")
-    loaded = load_source(str(tmp_path / "ckpt.pt"))
-    assert loaded.class_names == ["ant", "bee"]
+    pre = {**source.preprocessing, "mean": [0.5] * 3, "std": [0.5] * 3}
+    save_atomic({"format": FORMAT, "model_config": source.model.config, "state_dict": source.model.state_dict(),
+                 "class_names": source.class_names, "preprocessing": pre}, tmp_path / "run" / "best.pt")
+    loaded = load_source(str(tmp_path / "run"))
+    assert loaded.class_names == ["ant", "bee"] and loaded.name == "run"
     report = export_onnx(loaded, tmp_path / "m.onnx", exporter="torchscript")
-    assert report.diff_random <= 1e-4 and read_metadata(tmp_path / "m.onnx")["config"]["num_classes"] == 2
+    meta = read_metadata(tmp_path / "m.onnx")
+    assert report.diff_random <= 1e-4 and meta["config"]["num_classes"] == 2
+    assert meta["preprocessing"]["mean"] == [0.5] * 3 and meta["class_names"] == ["ant", "bee"]
 
 
 def test_failed_export_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +141,6 @@ def test_bad_requests_name_the_fix(tmp_path: Path) -> None:
         load_source("mobilenet_v9")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00" * 100)
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_source(str(bad))
     assert list(p.name for p in tmp_path.iterdir()) == ["bad.pt"]

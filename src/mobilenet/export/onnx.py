@@ -24,7 +24,7 @@ import torch
 
 import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.images import Preprocess, list_images, load_images
+from mobilenet.export.images import at_resolution, described, list_images, load_images
 from mobilenet.export.source import Source
 
 DEFAULT_OPSET = 18
@@ -86,7 +86,7 @@ def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Our metadata of an exported file: ``preprocess``, ``class_names``, ``config`` ... (JSON decoded)."""
+    """Our metadata of an exported file: ``preprocessing``, ``class_names``, ``config`` ... (JSON decoded)."""
     props = {p.key: p.value for p in load_onnx(path).metadata_props}
     out: dict[str, Any] = {}
     for key, value in props.items():
@@ -160,7 +160,7 @@ def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tens
 def metadata_for(source: Source, extra: dict[str, Any] | None = None) -> dict[str, str]:
     """The ``metadata_props`` of an exported model (values JSON-encoded)."""
     data = {
-        "preprocess": json.loads(source.preprocess.to_json()),
+        "preprocessing": described(source.preprocessing),
         "class_names": source.class_names,
         "config": source.model.config,
         "source": source.name,
@@ -201,10 +201,9 @@ def export_onnx(source: Source, path: str | Path, batch: str | int = "dynamic", 
             raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
     resolution = resolution or source.model.resolution
     source.model._check_size(resolution, "resolution")
-    preprocess = source.preprocess if source.preprocess.resolution == resolution else Preprocess.default(
-        resolution, source.preprocess.mean, source.preprocess.std)
-    source = Source(source.model, source.name, preprocess, source.class_names)
-    real = load_images(list_images(check_images, "check-images folder")[:check_limit], preprocess) \
+    pre = at_resolution(source.preprocessing, resolution)
+    source = Source(source.model, source.name, pre, source.class_names)
+    real = load_images(list_images(check_images, "check-images folder")[:check_limit], pre) \
         if check_images else None
 
     model = fold_batch_norm(source.model)

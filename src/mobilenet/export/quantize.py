@@ -20,7 +20,7 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from mobilenet.export.images import Preprocess, batches, list_images
+from mobilenet.export.images import Preprocessing, batches, list_images
 from mobilenet.export.onnx import atomic_path, load_onnx, make_session, read_metadata, set_metadata
 
 CALIBRATION_METHODS = {
@@ -33,9 +33,9 @@ CALIBRATION_METHODS = {
 class FolderReader(CalibrationDataReader):
     """Feeds preprocessed images of a folder to the calibrator, ``batch`` at a time."""
 
-    def __init__(self, paths: list[Path], preprocess: Preprocess, input_name: str, batch: int) -> None:
+    def __init__(self, paths: list[Path], pre: Preprocessing, input_name: str, batch: int) -> None:
         self.input_name = input_name
-        self._batches: Iterator[np.ndarray] = batches(paths, preprocess, batch)
+        self._batches: Iterator[np.ndarray] = batches(paths, pre, batch)
         self.batch = batch
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -69,9 +69,9 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
     paths = paths[::step][:limit]  # spread over the classes of a sorted class-per-folder tree
     float_model = load_onnx(float_path)
     meta = read_metadata(float_path)
-    if "preprocess" not in meta:
+    if "preprocessing" not in meta:
         raise ValueError(f"{str(float_path)!r} has no preprocessing metadata; export it with `mobilenet export`")
-    preprocess = Preprocess.from_dict(meta["preprocess"])
+    pre = meta["preprocessing"]
     batch = _input_batch(float_model) or 1
     if len(paths) < batch:
         raise ValueError(f"calibration folder {str(calib_dir)!r} has {len(paths)} images, fewer than the batch {batch}")
@@ -83,7 +83,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         prepared = Path(work) / "prepared.onnx"
         # shape inference + graph clean-up, as onnxruntime recommends before quantizing
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-        reader = FolderReader(paths, preprocess, float_model.graph.input[0].name, batch)
+        reader = FolderReader(paths, pre, float_model.graph.input[0].name, batch)
         quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
@@ -95,7 +95,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
             "activations": "uint8 per-tensor", "calibration": method, "calibration_images": len(paths)})})
         onnx.save(quantized, str(temp))
         session = make_session(temp)  # it must load and run before it replaces anything
-        session.run(None, {session.get_inputs()[0].name: next(batches(paths[:batch], preprocess, batch))})
+        session.run(None, {session.get_inputs()[0].name: next(batches(paths[:batch], pre, batch))})
         shutil.rmtree(Path(work) / "augmented", ignore_errors=True)
     return QuantizeReport(str(out_path), method, len(paths), Path(out_path).stat().st_size,
                           Path(float_path).stat().st_size)
