@@ -11,8 +11,10 @@ from torch import nn
 
 from mobilenet.layers.activations import make_activation
 
-PaddingMode = Literal["symmetric", "tf_same"]
-PADDING_MODES: tuple[str, ...] = ("symmetric", "tf_same")
+PaddingMode = Literal["symmetric", "tf_same", "keras_v1"]
+PADDING_MODES: tuple[str, ...] = ("symmetric", "tf_same", "keras_v1")
+"""``keras_v1``: TF "SAME", except that strided depthwise convs pad a fixed (0, 1) on the bottom and
+right as Keras Applications' MobileNet (V1) does with ZeroPadding2D; equal to "SAME" at even sizes."""
 
 
 def tf_same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
@@ -72,8 +74,10 @@ class ConvNormAct(nn.Module):
         super().__init__()
         if padding not in PADDING_MODES:
             raise ValueError(f"unknown padding {padding!r}; valid: {', '.join(PADDING_MODES)}")
-        tf_pad = padding == "tf_same" and needs_tf_pad(kernel, stride)
-        self.pad = TfSamePad(kernel, stride, dilation) if tf_pad else nn.Identity()
+        tf_pad = padding in ("tf_same", "keras_v1") and needs_tf_pad(kernel, stride)
+        self.pad: nn.Module = TfSamePad(kernel, stride, dilation) if tf_pad else nn.Identity()
+        if tf_pad and padding == "keras_v1" and groups > 1 and groups == in_channels:
+            self.pad = nn.ZeroPad2d((kernel // 2 - 1, kernel // 2, kernel // 2 - 1, kernel // 2))
         conv_padding = 0 if tf_pad else (kernel - 1) // 2 * dilation
         self.conv = nn.Conv2d(
             in_channels,

@@ -1,0 +1,41 @@
+"""torchvision MobileNetV2/V3 state dicts load into our models and give the same logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+import mobilenet
+from weights_helpers import SIZES, TOLERANCE, max_abs_diff, randomize_batch_norm
+
+PEERS = (("mobilenet_v2", "mobilenet_v2"), ("mobilenet_v3_large", "mobilenet_v3_large"),
+         ("mobilenet_v3_small", "mobilenet_v3_small"))
+
+
+@pytest.mark.parametrize("peer_name, ours", PEERS)
+def test_same_logits(peer_name, ours, tmp_path, inputs):
+    torch.manual_seed(0)
+    peer = randomize_batch_norm(getattr(torchvision.models, peer_name)())
+    path = tmp_path / f"{peer_name}.pth"
+    torch.save(peer.state_dict(), path)
+    model = mobilenet.create_model(ours, weights=str(path), convention="torchvision").eval()
+    with torch.no_grad():
+        for size in SIZES:
+            x = inputs(size)
+            expected = peer(x)
+            assert expected.std() > 0.05, "peer logits too flat to compare"
+            assert max_abs_diff(model(x), expected) <= TOLERANCE, size
+
+
+def test_other_width_needs_torchvision_convention(tmp_path, inputs):
+    """torchvision's V3 at width 0.75 scales expansions like channels: the paper model does not fit."""
+    peer = randomize_batch_norm(torchvision.models.mobilenet_v3_large(width_mult=0.75))
+    path = tmp_path / "v3_075.pth"
+    torch.save(peer.state_dict(), path)
+    with pytest.raises(ValueError, match="does not fit"):
+        mobilenet.create_model("mobilenet_v3_large_075", weights=str(path))
+    model = mobilenet.create_model("mobilenet_v3_large_075", weights=str(path), convention="torchvision").eval()
+    with torch.no_grad():
+        x = inputs(193)
+        assert max_abs_diff(model(x), peer(x)) <= TOLERANCE
