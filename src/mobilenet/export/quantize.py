@@ -60,7 +60,8 @@ def _input_batch(model: onnx.ModelProto) -> int | None:
 
 
 def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str | Path, method: str = "minmax",
-                  limit: int = 128, per_channel: bool = True, extra: dict | None = None) -> QuantizeReport:
+                  limit: int = 128, per_channel: bool = True, extra: dict | None = None,
+                  extra_meta: dict | None = None) -> QuantizeReport:
     """Static INT8 (QDQ) of an exported float model, calibrated on up to ``limit`` images of ``calib_dir``."""
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}")
@@ -92,7 +93,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         set_metadata(quantized, {p.key: p.value for p in float_model.metadata_props if p.key.startswith("mobilenet.")})
         set_metadata(quantized, {"mobilenet.quantization": json.dumps({
             "format": "QDQ", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
-            "activations": "uint8 per-tensor", "calibration": method, "calibration_images": len(paths)})})
+            "activations": "uint8 per-tensor", "calibration": method, "calibration_images": len(paths), **(extra_meta or {})})})
         onnx.save(quantized, str(temp))
         session = make_session(temp)  # it must load and run before it replaces anything
         session.run(None, {session.get_inputs()[0].name: next(batches(paths[:batch], pre, batch))})

@@ -1,0 +1,209 @@
+"""Quantization-aware fine-tuning: simulate onnxruntime's INT8 in PyTorch, then export to QDQ.
+
+MobileNetV3 is the known hard case for post-training INT8: hard-swish ranges, SE products and
+depthwise filters with tiny weights (pytorch/vision#3366, microsoft/onnxruntime#11415,
+pytorch/pytorch#114859). Here the BN-folded model is fine-tuned with fake quantization at the
+places onnxruntime's static QDQ quantizer quantizes: weights per output channel (symmetric int8)
+and activations per tensor (asymmetric uint8: the input, every conv unit, the SE pool/gate/product,
+residual sums and the head). Weights end on the int8 grid the exporter will use, so the QDQ model
+computes what the fine-tuning saw; activation ranges are then re-calibrated by ``quantize_onnx``.
+
+Fake quantization uses ``torch.fake_quantize_per_*_affine`` (straight-through gradients) and
+``torch.nn.utils.parametrize``: no second model tree and no deprecated ``torch.ao`` eager API.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from mobilenet.blocks import InvertedResidual, SqueezeExcite
+from mobilenet.data.folders import decode_rgb
+from mobilenet.data.transforms import train_transform
+from mobilenet.export.accuracy import _targets_in_model_order
+from mobilenet.export.fuse import fold_batch_norm
+from mobilenet.export.images import Preprocessing, labelled_images, list_images, load_images
+from mobilenet.export.onnx import export_onnx
+from mobilenet.export.quantize import QuantizeReport, quantize_onnx
+from mobilenet.export.source import Source
+from mobilenet.layers.conv import ConvNormAct
+from mobilenet.models.mobilenet import MobileNet
+
+
+class WeightFakeQuant(nn.Module):
+    """Per-output-channel symmetric int8 (-127..127), as onnxruntime's per-channel QInt8 weights."""
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        amax = weight.detach().abs().amax(dim=tuple(range(1, weight.dim()))).clamp(min=1e-8)
+        zero = torch.zeros(weight.shape[0], dtype=torch.int32, device=weight.device)
+        return torch.fake_quantize_per_channel_affine(weight, amax / 127.0, zero, 0, -127, 127)
+
+
+class ActivationFakeQuant(nn.Module):
+    """Per-tensor asymmetric uint8 with a running min/max range (always containing 0)."""
+
+    def __init__(self, momentum: float = 0.05) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("low", torch.tensor(0.0))
+        self.register_buffer("high", torch.tensor(0.0))
+        self.register_buffer("seen", torch.tensor(False))
+        self.observe, self.quantize = True, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.observe:
+            with torch.no_grad():
+                low, high = x.detach().min().clamp(max=0), x.detach().max().clamp(min=0)
+                if bool(self.seen):
+                    self.low.lerp_(low, self.momentum)
+                    self.high.lerp_(high, self.momentum)
+                else:
+                    self.low.copy_(low), self.high.copy_(high), self.seen.fill_(True)
+        if not self.quantize:
+            return x
+        scale = ((self.high - self.low) / 255.0).clamp(min=1e-8)
+        zero = torch.round(-self.low / scale).clamp(0, 255).to(torch.int32)
+        return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
+
+
+def quantized_outputs(model: MobileNet) -> list[nn.Module]:
+    """The modules whose outputs onnxruntime's QDQ quantizer turns into uint8 tensors."""
+    points: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, ConvNormAct):
+            points.append(module)
+        elif isinstance(module, SqueezeExcite):
+            points += [module.pool, module.act, module.gate, module]
+        elif isinstance(module, InvertedResidual) and module.use_residual:
+            points.append(module)
+    points += [model.pool, model.head_act, model.classifier]
+    return points
+
+
+class QuantSim:
+    """Fake quantization attached to a BN-folded MobileNet; ``bake`` removes it, weights on the int8 grid."""
+
+    def __init__(self, model: MobileNet) -> None:
+        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+            raise ValueError("fold batch norm first (mobilenet.export.fuse.fold_batch_norm)")
+        self.model = model
+        self.observers: list[ActivationFakeQuant] = []
+        self.handles = []
+        entry = ActivationFakeQuant()
+        self.handles.append(model.register_forward_pre_hook(lambda _m, args, q=entry: (q(args[0]),)))
+        self.observers.append(entry)
+        for module in quantized_outputs(model):
+            observer = ActivationFakeQuant()
+            self.handles.append(module.register_forward_hook(lambda _m, _i, out, q=observer: q(out)))
+            self.observers.append(observer)
+        model.add_module("fake_quant", nn.ModuleList(self.observers))
+        self.weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        for module in self.weighted:
+            parametrize.register_parametrization(module, "weight", WeightFakeQuant())
+
+    def set(self, observe: bool, quantize: bool) -> None:
+        for observer in self.observers:
+            observer.observe, observer.quantize = observe, quantize
+
+    def bake(self) -> MobileNet:
+        """Weights replaced by their fake-quantized values; hooks and observers removed."""
+        for module in self.weighted:
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+        for handle in self.handles:
+            handle.remove()
+        del self.model.fake_quant
+        return self.model
+
+
+def _training_images(folder: Path, resize: int) -> tuple[list, list[int], tuple[str, ...]]:
+    """Decoded once, short side shrunk to ``resize``: epochs then cost augmentation only."""
+    files = labelled_images(folder)
+    images = []
+    for path, _ in files.samples:
+        image = decode_rgb(path)
+        scale = resize / min(image.size)
+        if scale < 1:
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        images.append(image)
+    return images, files.targets, files.classes
+
+
+def fine_tune(model: nn.Module, folder: str | Path, pre: Preprocessing, class_names: list[str], epochs: int,
+              lr: float = 0.005, batch_size: int = 32, weight_decay: float = 4e-5, seed: int = 0,
+              log: Callable[[str], None] = print) -> None:
+    """A short SGD fine-tune (cosine, label smoothing 0.1) on ``folder/<class>/<image>``."""
+    folder = Path(folder)
+    folder = folder / "train" if (folder / "train").is_dir() else folder
+    resize = int(round(pre["resolution"] / pre["crop_pct"] * 1.15))
+    images, targets, classes = _training_images(folder, resize)
+    mapping = _targets_in_model_order(classes, class_names)
+    transform = train_transform(pre, crop_scale=0.25)
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
+    rest = [p for n, p in model.named_parameters() if p.dim() <= 1]
+    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0}],
+                                lr=lr, momentum=0.9, nesterov=True)
+    steps = epochs * math.ceil(len(images) / batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    model.train()
+    for epoch in range(epochs):
+        order = list(range(len(images)))
+        rng.shuffle(order)
+        started, total, correct = time.perf_counter(), 0.0, 0
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            x = torch.stack([transform(images[i]) for i in index])
+            y = torch.tensor([mapping[targets[i]] for i in index])
+            logits = model(x)
+            loss = criterion(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(index)
+            correct += int((logits.argmax(1) == y).sum())
+        log(f"qat epoch {epoch + 1}/{epochs}: loss {total / len(images):.4f} train acc {correct / len(images):.3f} "
+            f"({time.perf_counter() - started:.1f}s)")
+    model.eval()
+
+
+@dataclass
+class QatReport:
+    quantize: QuantizeReport
+    epochs: int
+
+
+def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_dir: str | Path, epochs: int,
+             method: str = "minmax", batch: str | int = "dynamic", lr: float = 0.005,
+             log: Callable[[str], None] = print) -> QatReport:
+    """Fine-tune ``source`` with simulated INT8 for ``epochs``, then write the QDQ model to ``out_path``."""
+    if epochs < 1:
+        raise ValueError(f"qat epochs must be >= 1, got {epochs}")
+    calib = list_images(calib_dir, "calibration folder")
+    model = fold_batch_norm(source.model)
+    sim = QuantSim(model)
+    with torch.no_grad():  # initial ranges from the calibration images, as PTQ would pick them
+        sim.set(observe=True, quantize=False)
+        model.eval()
+        for start in range(0, min(len(calib), 64), 16):
+            model(load_images(calib[start:start + 16], source.preprocessing))
+    sim.set(observe=True, quantize=True)
+    fine_tune(model, train_dir, source.preprocessing, source.class_names, epochs, lr=lr, log=log)
+    tuned = Source(sim.bake(), f"{source.name}-qat", source.preprocessing, source.class_names)
+    with tempfile.TemporaryDirectory() as work:
+        float_path = Path(work) / "qat-float.onnx"
+        export_onnx(tuned, float_path, batch=batch)
+        report = quantize_onnx(float_path, out_path, calib_dir, method=method,
+                               extra_meta={"qat_epochs": epochs})
+    return QatReport(report, epochs)
