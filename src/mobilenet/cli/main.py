@@ -14,6 +14,13 @@ from typing import Sequence
 # Each module defines ``add_parser(subparsers)``; its parser sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "mobilenet.cli.models",
+    "mobilenet.cli.train",
+    "mobilenet.cli.evaluate",
+    "mobilenet.cli.demo",
+    "mobilenet.cli.weights",
+    "mobilenet.cli.convert",
+    "mobilenet.cli.predict",
+    "mobilenet.cli.export",
 )
 
 USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError)

@@ -1,0 +1,82 @@
+"""``mobilenet export``: a registered model or a training checkpoint to a validated ONNX file,
+optionally with an INT8 (QDQ) twin by post-training quantization or quantization-aware fine-tuning."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mobilenet.cli.tables import FORMATS, render
+
+FORMATS_OUT = ("onnx",)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="export to ONNX (float, and INT8 with --int8)",
+                              description=__doc__)
+    p.add_argument("model", help="a registered name, a checkpoint (.pt) or a training run folder")
+    p.add_argument("--format", dest="target", choices=FORMATS_OUT, default="onnx", help="file format")
+    p.add_argument("-o", "--output", help="output file (default: <model>.onnx); INT8 goes to <output>.int8.onnx")
+    p.add_argument("--batch", default="dynamic", help="'dynamic' or a fixed batch size (default: dynamic)")
+    p.add_argument("--resolution", type=int, help="input size (default: the model's)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
+    p.add_argument("--check-images", help="image file or folder to compare ONNX and PyTorch on "
+                                          "(default: the calibration folder, if any)")
+    q = p.add_argument_group("INT8")
+    q.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ, per-channel) model")
+    q.add_argument("--calib", help="folder of calibration images (required with --int8)")
+    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images")
+    q.add_argument("--qat-epochs", type=int, default=0,
+                   help="quantization-aware fine-tuning epochs before quantizing (0: post-training only)")
+    q.add_argument("--qat-data", help="labelled folder (<class>/<image>) for QAT (default: --calib)")
+    q.add_argument("--qat-lr", type=float, default=0.005)
+    q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
+    p.add_argument("--format-report", dest="format", choices=FORMATS, default="table",
+                   help="how to print the report")
+    p.set_defaults(func=run_export)
+
+
+def int8_path(output: Path) -> Path:
+    return output.with_name(output.name.removesuffix(".onnx") + ".int8.onnx")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    # imported here: onnx/onnxruntime load only for this command
+    from mobilenet.export.accuracy import onnx_accuracy
+    from mobilenet.export.onnx import export_onnx
+    from mobilenet.export.qat import qat_int8
+    from mobilenet.export.quantize import quantize_onnx
+    from mobilenet.export.source import load_source
+
+    if args.int8 and not args.calib:
+        raise ValueError("--int8 needs --calib DIR, a folder of representative images")
+    if args.qat_epochs and not args.int8:
+        raise ValueError("--qat-epochs only applies with --int8 --calib DIR")
+    if args.calib and not Path(args.calib).is_dir():
+        raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
+    source = load_source(args.model, resolution=args.resolution)
+    output = Path(args.output or f"{source.name}.onnx")
+    report = export_onnx(source, output, batch=args.batch, resolution=args.resolution, opset=args.opset,
+                         check_images=args.check_images or args.calib)
+    rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,
+             "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
+             "nodes": sum(report.ops.values())}]
+    if args.int8:
+        quantized = int8_path(output)
+        if args.qat_epochs:
+            qat = qat_int8(source, quantized, args.qat_data or args.calib, args.calib, args.qat_epochs,
+                           method=args.calib_method, batch=args.batch, lr=args.qat_lr)
+            result = qat.quantize
+        else:
+            result = quantize_onnx(output, quantized, args.calib, method=args.calib_method, limit=args.calib_limit)
+        rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
+                     "size_mb": result.size_bytes / 2**20})
+    columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]
+    if args.val:
+        for row in rows:
+            row["top1"] = 100 * onnx_accuracy(row["file"], args.val).top1
+        columns.append("top1")
+    print(render(rows, columns, args.format))
+    return 0
