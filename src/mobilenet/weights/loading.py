@@ -11,6 +11,7 @@ file does not say).
 from __future__ import annotations
 
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from mobilenet.weights import format as ours
 from mobilenet.weights import keras, timm, torchvision
 from mobilenet.weights.download import fetch
 from mobilenet.weights.labels import class_names
-from mobilenet.weights.records import RECORDS, WeightsRecord, get_record
+from mobilenet.weights.records import RECORDS, SIGNED_UNIT, Preprocessing, WeightsRecord, get_record
 
 _STRUCTURAL = ("padding", "bn_eps", "convention", "num_classes", "in_chans", "reduced_tail")
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
@@ -42,21 +43,28 @@ class LoadedFile:
     class_names: list[str] = field(default_factory=list)
 
 
-def _torch_state(path: Path) -> Any:
+def _torch_state(path: Path, trusted: bool = False) -> Any:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         ours.metadata(path)  # a clear error for truncated or foreign files
         return load_file(str(path))
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # zip/pickle errors for truncated or foreign files have many types
+        return torch.load(str(path), map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path} holds Python objects besides tensors (a training checkpoint?); load it "
+                         "with --checkpoint / trusted=True if you trust its origin") from None
+    except Exception as error:  # zip errors for truncated or foreign files have many types
         raise ValueError(f"cannot read {path} as a PyTorch file ({type(error).__name__}: "
                          f"{str(error)[:120]}); is the download complete?") from None
 
 
-def read_file(path: str | os.PathLike[str]) -> LoadedFile:
-    """Open a local weights file and tell what it is."""
+def read_file(path: str | os.PathLike[str], trusted: bool = False) -> LoadedFile:
+    """Open a local weights file and tell what it is.
+
+    ``trusted`` allows full unpickling of ``torch.save`` files (training checkpoints hold optimiser
+    and RNG states); otherwise only tensors and plain containers are read.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} not found")
@@ -68,7 +76,7 @@ def read_file(path: str | os.PathLike[str]) -> LoadedFile:
     if path.suffix not in _TORCH_SUFFIXES:
         raise ValueError(f"unknown weights file type {path.suffix!r} for {path}; expected one of "
                          f"{', '.join(_TORCH_SUFFIXES + keras.SUFFIXES)}")
-    data = _torch_state(path)
+    data = _torch_state(path, trusted)
     if isinstance(data, dict) and "model_config" in data and isinstance(data.get("state_dict"), dict):
         return LoadedFile("checkpoint", path, data["state_dict"], dict(data["model_config"]),
                           data.get("preprocessing"), list(data.get("class_names") or []))
@@ -93,9 +101,35 @@ def source_options(kind: str, model_name: str) -> dict[str, Any]:
     return {}
 
 
-def load_file(model: nn.Module, path: str | os.PathLike[str]) -> LoadedFile:
-    """Fill ``model`` from a local file (strict: all or nothing); returns what the file said."""
-    loaded = read_file(path)
+def source_defaults(kind: str, model: nn.Module) -> tuple[dict[str, Any] | None, list[str]]:
+    """Preprocessing and class names a peer's file implies when it records none.
+
+    Keras: [-1, 1], square resize; torchvision: ImageNet mean/std, resize 256, crop 224; timm:
+    [-1, 1] for its TF ports (SAME padding), ImageNet mean/std otherwise. Labels: ImageNet when
+    the classifier has 1000 (or 1001 with background) outputs.
+    """
+    labels = {1000: "imagenet1k", 1001: "imagenet1k+background"}.get(getattr(model, "num_classes", 0))
+    names = class_names(labels) if labels and kind in ("keras", "torchvision", "timm") else []
+    resolution = getattr(model, "resolution", 224)
+    if kind == "keras":
+        pre = Preprocessing(resolution, crop_pct=1.0, resize_mode="squash", mean=SIGNED_UNIT, std=SIGNED_UNIT)
+    elif kind == "torchvision":
+        pre = Preprocessing(resolution, crop_pct=0.875)
+    elif kind == "timm" and getattr(model, "padding", "") == "tf_same":
+        pre = Preprocessing(resolution, crop_pct=0.875, mean=SIGNED_UNIT, std=SIGNED_UNIT)
+    elif kind == "timm":
+        pre = Preprocessing(resolution, crop_pct=0.875, interpolation="bicubic")
+    else:
+        return None, names
+    return pre.to_dict(), names
+
+
+def apply_file(model: nn.Module, loaded: LoadedFile) -> None:
+    """Fill ``model`` from a file opened by ``read_file`` (strict: all or nothing).
+
+    For a peer's file that records no preprocessing or labels, the source's usual ones are
+    assumed (``source_defaults``).
+    """
     origin = str(loaded.path)
     if loaded.kind == "keras":
         keras.load(model, loaded.path)
@@ -105,6 +139,16 @@ def load_file(model: nn.Module, path: str | os.PathLike[str]) -> LoadedFile:
         timm.load(model, loaded.state_dict, origin)
     else:
         ours.load_into(model, ours.SavedWeights({}, loaded.state_dict), origin)
+    if loaded.kind in ("keras", "torchvision", "timm"):
+        loaded.preprocessing, loaded.class_names = source_defaults(loaded.kind, model)
+    model.preprocessing = loaded.preprocessing
+    model.class_names = loaded.class_names
+
+
+def load_file(model: nn.Module, path: str | os.PathLike[str], trusted: bool = False) -> LoadedFile:
+    """Fill ``model`` from a local file (strict: all or nothing); returns what the file said."""
+    loaded = read_file(path, trusted)
+    apply_file(model, loaded)
     return loaded
 
 
@@ -130,9 +174,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike[str], cache_dir: s
     path = Path(weights)
     if str(weights) not in RECORDS:
         if path.exists():
-            loaded = load_file(model, path)
-            model.preprocessing = loaded.preprocessing
-            model.class_names = loaded.class_names
+            load_file(model, path)
             return model
         if path.suffix in _TORCH_SUFFIXES + keras.SUFFIXES:
             raise FileNotFoundError(f"weights file {str(weights)!r} not found")
@@ -161,8 +203,11 @@ def create_pretrained(name: str, cache_dir: str | None = None, **overrides: Any)
 
 
 def build_model(weights: str, model_name: str | None = None, cache_dir: str | None = None,
-                **options: Any) -> nn.Module:
-    """The model for ``weights`` (record, our format, checkpoint, or a peer's file + ``model_name``)."""
+                trusted: bool = False, **options: Any) -> nn.Module:
+    """The model for ``weights`` (record, our format, checkpoint, or a peer's file + ``model_name``).
+
+    ``trusted``: ``weights`` is a training checkpoint of one's own (see ``read_file``).
+    """
     from mobilenet.models.registry import create_model
 
     if weights in RECORDS:
@@ -170,14 +215,17 @@ def build_model(weights: str, model_name: str | None = None, cache_dir: str | No
         if model_name and model_name != record.model:
             raise ValueError(f"weights {weights!r} are for {record.model}, not {model_name}; drop --model")
         return create_pretrained(weights, cache_dir)
-    loaded = read_file(weights)
+    loaded = read_file(weights, trusted)
     if loaded.model_config is not None:
         config = dict(loaded.model_config)
-        model = create_model(config.pop("name"), **config)
-    else:
-        if not model_name:
-            raise ValueError(f"{weights} is a {loaded.kind} file without a model config; pass --model "
-                             "NAME (see `mobilenet list`)")
+        name = config.pop("name")
+        if model_name and model_name != name:
+            raise ValueError(f"{weights} holds a {name}, not {model_name}; drop --model")
+        model = create_model(name, **config)
+    elif model_name:
         model = create_model(model_name, **{**source_options(loaded.kind, model_name), **options})
-    load_weights(model, weights, cache_dir)
+    else:
+        raise ValueError(f"{weights} is a {loaded.kind} file without a model config; pass --model NAME "
+                         "(see `mobilenet list`)")
+    apply_file(model, loaded)
     return model.eval()

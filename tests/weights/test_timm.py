@@ -1,0 +1,73 @@
+"""timm MobileNet files (.pth and .safetensors) load into our models and give the same logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mobilenet
+from mobilenet.weights import get_record, load_weights
+from weights_helpers import SIZES, TOLERANCE, max_abs_diff, randomize_batch_norm
+
+timm = pytest.importorskip("timm")
+
+# (timm name, our name, create_model options, file suffix)
+PEERS = (
+    ("mobilenetv1_100", "mobilenet_v1", {}, ".pth"),
+    ("mobilenetv2_100", "mobilenet_v2", {}, ".safetensors"),
+    ("mobilenetv3_large_100", "mobilenet_v3_large", {"bn_eps": 1e-5}, ".pth"),
+    ("tf_mobilenetv3_large_075", "mobilenet_v3_large_075", {"padding": "tf_same"}, ".safetensors"),
+    ("tf_mobilenetv3_small_minimal_100", "mobilenet_v3_small_minimal", {"padding": "tf_same"}, ".pth"),
+)
+
+
+def _save(peer: torch.nn.Module, path) -> None:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in peer.state_dict().items()}, str(path))
+    else:
+        torch.save(peer.state_dict(), path)
+
+
+@pytest.mark.parametrize("peer_name, ours, options, suffix", PEERS)
+def test_same_logits(peer_name, ours, options, suffix, tmp_path, inputs):
+    torch.manual_seed(0)
+    peer = randomize_batch_norm(timm.create_model(peer_name, pretrained=False))
+    path = tmp_path / f"{peer_name}{suffix}"
+    _save(peer, path)
+    model = mobilenet.create_model(ours, weights=str(path), **options).eval()
+    with torch.no_grad():
+        for size in SIZES:
+            x = inputs(size)
+            expected = peer(x)
+            assert expected.std() > 0.05, "peer logits too flat to compare"
+            assert max_abs_diff(model(x), expected) <= TOLERANCE, (peer_name, size)
+
+
+def test_tf_port_needs_same_padding(tmp_path, inputs):
+    """The comparison can fail: a tf_ port in a symmetric-padding model is measurably off.
+
+    At even sizes TF "SAME" pads stride-2 convs (0, 1), not (1, 1); at odd sizes the two agree.
+    """
+    peer = randomize_batch_norm(timm.create_model("tf_mobilenetv3_small_minimal_100", pretrained=False))
+    path = tmp_path / "tf.pth"
+    _save(peer, path)
+    model = mobilenet.create_model("mobilenet_v3_small_minimal", weights=str(path)).eval()
+    with torch.no_grad():
+        assert max_abs_diff(model(inputs(193)), peer(inputs(193))) <= TOLERANCE
+        assert max_abs_diff(model(inputs(224)), peer(inputs(224))) > 100 * TOLERANCE
+
+
+def test_records_carry_the_options_the_tests_use():
+    for peer_name, ours, options, _ in PEERS:
+        matches = [r for r in mobilenet.weights.list_records(f"timm/{peer_name}.*")]
+        assert len(matches) == 1, peer_name
+        assert matches[0].model == ours and matches[0].options == options
+
+
+def test_unsupported_record_says_why():
+    record = get_record("timm/mobilenetv3_small_050.lamb_in1k")
+    model = mobilenet.create_model("mobilenet_v3_small_050", bn_eps=1e-5)
+    with pytest.raises(ValueError, match="16-channel stem"):
+        load_weights(model, record.name)
