@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "mobilenet.cli.convert",
     "mobilenet.cli.predict",
     "mobilenet.cli.export",
+    "mobilenet.cli.bench",
 )
 
 USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError)

@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from mobilenet.data.folders import ImageFiles, decode_rgb, find_classes, scan
+from mobilenet.data.folders import ImageFiles, find_classes, scan
+from mobilenet.data.images import open_rgb
 from mobilenet.data.transforms import eval_transform, preprocessing
 from torchvision.datasets.folder import IMG_EXTENSIONS as IMAGE_EXTENSIONS
 
@@ -55,7 +56,7 @@ def list_images(folder: str | Path, what: str = "image folder") -> list[Path]:
 def load_images(paths: list[Path], pre: Preprocessing) -> torch.Tensor:
     """A batch ``(N, 3, H, W)`` of preprocessed images."""
     transform = eval_transform(pre)
-    return torch.stack([transform(decode_rgb(p)) for p in paths])
+    return torch.stack([transform(open_rgb(p)) for p in paths])
 
 
 def batches(paths: list[Path], pre: Preprocessing, batch_size: int) -> Iterator[np.ndarray]:

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from mobilenet.blocks import InvertedResidual, SqueezeExcite
-from mobilenet.data.folders import decode_rgb
+from mobilenet.data.images import open_rgb
 from mobilenet.data.transforms import train_transform
 from mobilenet.export.accuracy import _targets_in_model_order
 from mobilenet.export.fuse import fold_batch_norm
@@ -129,7 +129,7 @@ def _training_images(folder: Path, resize: int) -> tuple[list, list[int], tuple[
     files = labelled_images(folder)
     images = []
     for path, _ in files.samples:
-        image = decode_rgb(path)
+        image = open_rgb(path)
         scale = resize / min(image.size)
         if scale < 1:
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))

@@ -85,10 +85,14 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         # shape inference + graph clean-up, as onnxruntime recommends before quantizing
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         reader = FolderReader(paths, pre, float_model.graph.input[0].name, batch)
-        quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
-                        calibration_cache_path=None)
+        try:
+            quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
+                            calibration_cache_path=None)
+        except ValueError as error:  # histogram calibrators fail on tensors with a (near-)zero range
+            raise ValueError(f"{method} calibration failed ({error}); an untrained model has near-zero "
+                             "activations: quantize a trained model, or use --calib-method minmax") from None
         quantized = onnx.load(str(temp))
         set_metadata(quantized, {p.key: p.value for p in float_model.metadata_props if p.key.startswith("mobilenet.")})
         set_metadata(quantized, {"mobilenet.quantization": json.dumps({

@@ -1,0 +1,125 @@
+"""``mobilenet bench``: latency, throughput, peak memory and file size on this machine, per runtime,
+precision, batch size and thread count; ``--grid`` sweeps width x resolution into a Pareto plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from mobilenet.cli.tables import FORMATS, render
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def str_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("bench", help="latency/throughput/memory per runtime, precision and batch",
+                              description=__doc__)
+    p.add_argument("models", nargs="+", metavar="MODEL", help="registered names, checkpoints or run folders")
+    p.add_argument("--runtime", type=str_list, default=["torch", "onnxruntime"],
+                   help="comma list of torch, onnxruntime, openvino (default: torch,onnxruntime)")
+    p.add_argument("--precision", type=str_list, default=["fp32"], help="comma list of fp32, int8")
+    p.add_argument("--batch", type=int_list, default=[1], help="comma list of batch sizes (default: 1)")
+    p.add_argument("--threads", type=int_list, default=[2], help="comma list of thread counts (default: 2)")
+    p.add_argument("--resolution", type=int, help="input size (default: each model's)")
+    p.add_argument("--runs", type=int, default=50, help="timed runs per case (default: 50)")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--calib", help="calibration images for int8 (default: synthetic, latency only)")
+    p.add_argument("--val", help="labelled folder: add top-1 per case (and to the Pareto plot)")
+    p.add_argument("--grid", action="store_true", help="sweep --widths x --resolutions and draw a Pareto plot")
+    p.add_argument("--widths", type=float_list, default=None, help="grid widths (default: 0.35,0.5,0.75,1.0)")
+    p.add_argument("--resolutions", type=int_list, default=None, help="grid sizes (default: 128,160,192,224)")
+    p.add_argument("--plot", help="Pareto plot PNG (default with --grid: <model>-pareto.png)")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.set_defaults(func=run_bench)
+
+
+def grid_sources(name: str, widths: list[float], resolutions: list[int]) -> list[tuple[Any, int]]:
+    from mobilenet.export.images import default_preprocessing
+    from mobilenet.export.source import Source
+    from mobilenet.models.registry import MODELS, create_model
+
+    if name not in MODELS:
+        raise ValueError(f"--grid sweeps a registered model family; {name!r} is not one (see `mobilenet list`)")
+    return [(Source(create_model(name, width_mult=w, resolution=r).eval(), f"{name}@{w:g}",
+                    default_preprocessing(r)), r) for w in widths for r in resolutions]
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, RUNTIMES,
+                                        Artifacts, bench_case, check_choices, pareto_plot)
+    from mobilenet.export.source import load_source
+
+    check_choices(args.runtime, RUNTIMES, "runtime")
+    check_choices(args.precision, PRECISIONS, "precision")
+    if args.val and not Path(args.val).is_dir():
+        raise FileNotFoundError(f"validation folder {args.val!r} does not exist")
+    if args.calib and not Path(args.calib).is_dir():
+        raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
+    if args.grid:
+        cases = [c for name in args.models
+                 for c in grid_sources(name, args.widths or list(GRID_WIDTHS),
+                                       args.resolutions or list(GRID_RESOLUTIONS))]
+    else:
+        sources = [load_source(m, resolution=args.resolution) for m in args.models]
+        cases = [(s, args.resolution or s.model.resolution) for s in sources]
+    artifacts = Artifacts(args.calib)
+    rows: list[dict[str, Any]] = []
+    for source, resolution in cases:
+        for runtime in args.runtime:
+            for precision in args.precision:
+                if runtime == "torch" and precision == "int8":
+                    continue  # no INT8 kernels on eager PyTorch CPU; reported by bench_case if asked alone
+                for batch in args.batch:
+                    for threads in args.threads:
+                        row = bench_case(source, runtime, precision, batch, resolution, threads, artifacts,
+                                         args.warmup, args.runs)
+                        if args.val:
+                            row["top1"] = top1(source, runtime, precision, resolution, artifacts, args.val)
+                        rows.append(row)
+    if not rows:
+        raise ValueError("no case to run: INT8 needs --runtime onnxruntime or openvino")
+    columns = list(BENCH_COLUMNS) + (["top1"] if args.val else [])
+    print(render(rows, columns, args.format))
+    if args.csv:
+        Path(args.csv).write_text(render(rows, columns, "csv") + "\n")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    if args.grid or args.plot:
+        plot = args.plot or f"{args.models[0]}-pareto.png"
+        pareto_plot(rows, plot, f"{', '.join(args.models)}: {args.runtime[0]} {args.precision[0]}, "
+                                f"batch {args.batch[0]}, {args.threads[0]} threads")
+        print(f"plot: {plot}")
+    return 0
+
+
+def top1(source: Any, runtime: str, precision: str, resolution: int, artifacts: Any, folder: str) -> float:
+    from mobilenet.export.accuracy import onnx_accuracy, torch_accuracy
+    from mobilenet.export.images import at_resolution
+
+    if runtime == "torch":
+        pre = at_resolution(source.preprocessing, resolution)
+        return 100 * torch_accuracy(source.model, folder, pre, source.class_names).top1
+    return 100 * onnx_accuracy(artifacts.onnx(source, resolution, precision), folder).top1
