@@ -71,7 +71,7 @@ def test_same_logits(application, kwargs, ours, size, suffix, tmp_path, inputs):
     model = mobilenet.create_model(ours, weights=str(path), **source_options("keras", ours)).eval()
     x = inputs(size)
     expected = _keras_logits(peer, x, v3="V3" in application)
-    assert expected.std() > 0.01, "peer logits too flat to compare"
+    assert expected.std() > 100 * TOLERANCE, "peer logits too flat to compare"
     with torch.no_grad():
         ours_logits = model(x).numpy()
     assert float(np.abs(ours_logits - expected).max()) <= TOLERANCE

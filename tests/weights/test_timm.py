@@ -41,7 +41,7 @@ def test_same_logits(peer_name, ours, options, suffix, tmp_path, inputs):
         for size in SIZES:
             x = inputs(size)
             expected = peer(x)
-            assert expected.std() > 0.05, "peer logits too flat to compare"
+            assert expected.std() > 100 * TOLERANCE, "peer logits too flat to compare"
             assert max_abs_diff(model(x), expected) <= TOLERANCE, (peer_name, size)
 
 
