@@ -123,6 +123,7 @@ def record_cost(name: str) -> dict[str, int]:
 
 # --- torchvision (BSD-3-Clause code; weights trained on ImageNet-1k) -------------------------------
 # Full SHA-256 values are not published; torchvision checks the 8-hex prefix in the file name.
+# All are width 1.0, where torchvision's channel convention equals the paper's: no option needed.
 _TV = "https://download.pytorch.org/models/"
 for _name, _model, _file, _resize, _acc in (
     ("mobilenet_v2.imagenet1k_v1", "mobilenet_v2", "mobilenet_v2-b0353104.pth", 256, (71.878, 90.286)),
@@ -135,7 +136,7 @@ for _name, _model, _file, _resize, _acc in (
      (67.668, 87.402)),
 ):
     register(WeightsRecord(
-        name=f"torchvision/{_name}", model=_model, options={"convention": "torchvision"}, source="torchvision",
+        name=f"torchvision/{_name}", model=_model, options={}, source="torchvision",
         url=_TV + _file, filename=_file, sha256=None,
         checksum="sha256-prefix:" + _file.rsplit("-", 1)[1].split(".")[0],
         licence="BSD-3-Clause (torchvision)",
