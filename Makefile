@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/mobilenet info mobilenet_v3_small
+	$(VENV)/bin/mobilenet demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

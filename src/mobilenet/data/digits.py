@@ -1,0 +1,55 @@
+"""The embedded default dataset: scikit-learn's handwritten digits (UCI, 1,797 real 8x8 scans).
+
+No download: the images ship with scikit-learn. They are upscaled once (bilinear) to the model's
+resolution and kept in memory as uint8, so the augmentations see a normal-sized image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from mobilenet.data.split import stratified_split
+
+CLASS_NAMES = tuple(str(d) for d in range(10))
+
+
+class TensorImages(Dataset):
+    """uint8 images (N, 1 or 3, H, W) in memory with integer targets; yields (3, H, W) tensors."""
+
+    def __init__(self, images: torch.Tensor, targets: list[int], classes: tuple[str, ...]) -> None:
+        self.images, self.targets, self.classes = images, list(targets), tuple(classes)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def load(self, index: int) -> torch.Tensor:
+        image = self.images[index]
+        return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
+
+    def describe(self, index: int) -> str:
+        return f"digits[{index}]"
+
+
+def load_digits_images(resolution: int) -> tuple[torch.Tensor, list[int]]:
+    """All 1,797 digits as uint8 (N, 1, resolution, resolution), white strokes on black."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = torch.from_numpy(bunch.images).float().unsqueeze(1) / 16.0  # the scans use 0..16
+    upscaled = F.interpolate(pixels, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    images = (upscaled.clamp(0, 1) * 255).round().to(torch.uint8)
+    return images, [int(t) for t in bunch.target]
+
+
+def digits_splits(resolution: int, val_fraction: float, seed: int) -> tuple[TensorImages, TensorImages, dict]:
+    """Train and validation sets split by a seeded, stratified split; the split is returned to save."""
+    images, targets = load_digits_images(resolution)
+    train_idx, val_idx = stratified_split(targets, val_fraction, seed)
+    split = {"kind": "digits", "seed": seed, "val_fraction": val_fraction, "train": train_idx, "val": val_idx}
+    return (
+        TensorImages(images[train_idx], [targets[i] for i in train_idx], CLASS_NAMES),
+        TensorImages(images[val_idx], [targets[i] for i in val_idx], CLASS_NAMES),
+        split,
+    )

@@ -1,0 +1,138 @@
+"""The training configuration: one flat dataclass with commented defaults (nanoGPT style).
+
+Defaults are neutral; the values of a use (digits demo, fine-tuning, from scratch) live in
+``recipes/*.yaml``. Precedence: defaults < recipe file < command-line flags. The resolved config
+is written to the run folder as ``config.yaml`` and into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    data: str = "digits"             # an ImageFolder root (with train/ and val/, or one folder to split), or "digits"
+    val_fraction: float = 0.2        # held-out share when the data has no val/ folder (seeded, stratified)
+    workers: int = -1                # DataLoader workers; -1 = sized for the machine
+    max_images: int = 0              # keep only the first N images of each split (quick trials, tests); 0 = all
+    # --- model ---
+    model: str = "mobilenet_v3_small"
+    width_mult: float | None = None  # None = the name's width
+    resolution: int = 224            # training crop size; eval resizes to resolution / crop_pct then center-crops
+    weights: str | None = None       # pretrained weights (record name or file): fine-tuning with a new head
+    dropout: float | None = None     # None = the model's default
+    bn_momentum: float | None = None # None = the model's (TF's 0.01 for V3: too slow for runs of a few hundred steps)
+    freeze_epochs: int = 0           # train only the new head for this many epochs when fine-tuning
+    sync_bn: bool = False            # batch norm statistics over all processes (torchrun)
+    channels_last: bool = True
+    # --- optimisation ---
+    epochs: int = 10
+    batch_size: int = 64             # global batch: divided among torchrun processes
+    opt: str = "sgd"                 # sgd (Nesterov momentum) | rmsprop_tf | adamw
+    lr: float = 0.1                  # for the global batch_size
+    momentum: float = 0.9
+    weight_decay: float = 4e-5       # never applied to BN parameters and biases
+    rmsprop_alpha: float = 0.9       # RMSProp decay (TF "rho")
+    rmsprop_eps: float = 1e-3        # TF adds eps inside the square root
+    sched: str = "cosine"            # cosine | step | constant (after warm-up)
+    warmup_epochs: float = 0.0       # linear warm-up from warmup_lr_ratio * lr
+    warmup_lr_ratio: float = 0.01
+    min_lr_ratio: float = 0.0        # cosine floor as a fraction of lr
+    step_epochs: float = 2.0         # step schedule: multiply by step_gamma every step_epochs
+    step_gamma: float = 0.973
+    label_smoothing: float = 0.1
+    clip_grad: float | None = None   # max gradient norm
+    ema_decay: float | None = None   # e.g. 0.999; evaluation and best checkpoint use the EMA weights
+    amp: str = "auto"                # auto (fp16 on CUDA, off on CPU) | off | bf16 | fp16
+    # --- augmentation ---
+    crop_scale: float = 0.08         # RandomResizedCrop minimum area
+    hflip: float = 0.5
+    auto_augment: str | None = None  # randaugment | autoaugment | trivialaugment
+    random_erase: float = 0.0
+    crop_pct: float = 0.875          # eval: resize to resolution / crop_pct, center crop
+    # --- run ---
+    seed: int = 0
+    output: str = "runs"             # run folders are created under this folder
+    name: str | None = None          # run folder name; default: <model>-<data>-<time>
+    save_every_steps: int = 0        # also checkpoint every N optimiser steps (0 = per epoch only)
+    device: str = "auto"             # auto | cpu | cuda
+    progress: bool = True            # tqdm bar per epoch
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """The settings of a YAML recipe; unknown keys are an error that names the valid ones."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {str(path)!r} not found; pass a YAML file such as recipes/digits.yaml")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"recipe {str(path)!r} must be a mapping of setting: value")
+    check_keys(values, f"recipe {str(path)!r}")
+    return values
+
+
+def check_keys(values: dict[str, Any], where: str) -> None:
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} in {where}; valid: {', '.join(FIELD_NAMES)}")
+
+
+def resolve_config(recipe: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the recipe, then ``overrides`` (None values are ignored: flag not given)."""
+    values: dict[str, Any] = load_recipe(recipe) if recipe else {}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    check_keys(given, "the overrides")
+    values.update(given)
+    config = TrainConfig(**values)
+    validate(config)
+    return config
+
+
+CHOICES = {
+    "opt": ("sgd", "rmsprop_tf", "adamw"),
+    "sched": ("cosine", "step", "constant"),
+    "amp": ("auto", "off", "bf16", "fp16"),
+    "device": ("auto", "cpu", "cuda"),
+}
+
+
+def validate(config: TrainConfig) -> None:
+    """Fail early with the bad value and the valid ones."""
+    for name, valid in CHOICES.items():
+        if getattr(config, name) not in valid:
+            raise ValueError(f"{name} must be one of {', '.join(valid)}, got {getattr(config, name)!r}")
+    if config.auto_augment not in (None, "randaugment", "autoaugment", "trivialaugment"):
+        raise ValueError(f"auto_augment must be randaugment, autoaugment or trivialaugment, got {config.auto_augment!r}")
+    positive = {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
+                "resolution": config.resolution}
+    if config.max_images < 0:
+        raise ValueError(f"max_images must be >= 0 (0 = all), got {config.max_images!r}")
+    for name, value in positive.items():
+        if value <= 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not 0.0 < config.val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
+    if not 0.0 < config.crop_scale <= 1.0:
+        raise ValueError(f"crop_scale must be in (0, 1], got {config.crop_scale!r}")
+    if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1), got {config.ema_decay!r}")
+    if config.freeze_epochs and not config.weights:
+        raise ValueError("freeze_epochs needs pretrained weights (--weights); a random backbone must be trained")
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
