@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -125,8 +126,9 @@ def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, op
     names = {"input_names": ["input"], "output_names": ["logits"]}
     if exporter == "dynamo":
         shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
-        program = torch.onnx.export(model, (example,), None, opset_version=opset, dynamo=True,
-                                    dynamic_shapes=shapes, optimize=True, verbose=False, **names)
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+            program = torch.onnx.export(model, (example,), None, opset_version=opset, dynamo=True,
+                                        dynamic_shapes=shapes, optimize=True, verbose=False, **names)
         program.save(str(path))
     else:
         axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
