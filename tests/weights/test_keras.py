@@ -23,7 +23,8 @@ from weights_helpers import TOLERANCE  # noqa: E402
 if keras.backend.backend() != "torch":
     pytest.skip("these tests run Keras with the torch backend (KERAS_BACKEND=torch)", allow_module_level=True)
 
-# (Keras application, its arguments, our name, size, file suffix); every family at 224 and 193.
+# (Keras application, its arguments, our name, size, file suffix); every family at 224 and 193;
+# .h5 and .keras full models and a Keras 3 weights-only file.
 PEERS = (
     ("MobileNet", {"alpha": 0.25}, "mobilenet_v1_025", 224, ".h5"),
     ("MobileNet", {"alpha": 0.25}, "mobilenet_v1_025", 193, ".keras"),
@@ -31,7 +32,7 @@ PEERS = (
     ("MobileNetV2", {"alpha": 0.35}, "mobilenet_v2_035", 193, ".h5"),
     ("MobileNetV3Small", {"alpha": 0.75}, "mobilenet_v3_small_075", 224, ".h5"),
     ("MobileNetV3Large", {"alpha": 1.0}, "mobilenet_v3_large", 193, ".keras"),
-    ("MobileNetV3Small", {"minimalistic": True}, "mobilenet_v3_small_minimal", 193, ".h5"),
+    ("MobileNetV3Small", {"minimalistic": True}, "mobilenet_v3_small_minimal", 193, ".weights.h5"),
     ("MobileNetV3Large", {"minimalistic": True}, "mobilenet_v3_large_minimal", 224, ".keras"),
 )
 
@@ -67,7 +68,7 @@ def test_same_logits(application, kwargs, ours, size, suffix, tmp_path, inputs):
                                                      classifier_activation=None, **kwargs)
     _randomize_keras_batch_norm(peer, size, v3="V3" in application)
     path = tmp_path / f"peer{suffix}"
-    peer.save(str(path))
+    peer.save_weights(str(path)) if suffix == ".weights.h5" else peer.save(str(path))
     model = mobilenet.create_model(ours, weights=str(path), **source_options("keras", ours)).eval()
     x = inputs(size)
     expected = _keras_logits(peer, x, v3="V3" in application)
@@ -119,3 +120,12 @@ def test_real_keras_checkpoint_classifies_like_keras(shared_dir):
         index, name, probability = REFERENCE[os.path.basename(path)]
         assert int(row.argmax()) == index and names[index] == name, path
         assert abs(float(row[index]) - probability) <= 0.01, (path, float(row[index]))
+
+
+def test_real_checkpoint_into_wrong_width_is_named(shared_dir):
+    checkpoint = shared_dir / "data" / "pretrained" / "keras_mobilenet_v1_0.25_224_imagenet.h5"
+    if not checkpoint.is_file():
+        pytest.skip(f"{checkpoint} is absent")
+    model = mobilenet.create_model("mobilenet_v1_050", padding="keras_v1", bn_eps=1e-3)
+    with pytest.raises(ValueError, match=r"'conv1/kernel' \(3, 3, 3, 8\) does not fit 'stem.conv.weight'"):
+        mobilenet.weights.load_weights(model, str(checkpoint))

@@ -1,8 +1,9 @@
 """Keras Applications' MobileNet, MobileNetV2 and MobileNetV3 files into our models.
 
 Reads Keras 2 and Keras 3 full-model ``.h5`` files (``model_weights/<layer>/<layer>/kernel:0``),
-legacy weights-only ``.h5`` and Keras 3 ``.keras`` archives (``model.weights.h5`` stores layers
-under class-based names such as ``conv2d_12``; ``config.json`` gives their real names in order).
+legacy weights-only ``.h5``, Keras 3 ``.keras`` archives (``model.weights.h5`` stores layers
+under class-based names such as ``conv2d_12``; ``config.json`` gives their real names in order)
+and Keras 3 ``.weights.h5`` files (class-based names only: matched by order within each class).
 Layouts: kernels (H, W, in, out) -> (out, in, H, W), depthwise (H, W, C, 1) -> (C, 1, H, W),
 dense (in, out) -> (out, in). Keras batch norm uses epsilon 1e-3: the records build with
 ``bn_eps=1e-3``. Only h5py is needed, not Keras.
@@ -95,8 +96,46 @@ def _read_keras_archive(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def read(path: str | Path) -> dict[str, torch.Tensor]:
-    """All weights of a Keras file as ``{"<layer>/<kernel|bias|gamma|...>": tensor}``."""
+_KERAS_CLASS = {"conv": "conv2d", "conv_bias": "conv2d", "conv_as_linear": "conv2d", "dwconv": "depthwise_conv2d",
+                "bn": "batch_normalization", "linear": "dense"}
+
+
+def _read_weights_only(handle: Any, units: list[Unit]) -> dict[str, np.ndarray]:
+    """A Keras 3 ``.weights.h5``: layers stored as ``layers/<class>_<n>/vars/<i>`` without names.
+
+    The n-th layer of a class is the n-th unit of that class in ``units``, which follow the
+    Keras model's layer order; variables not claimed that way are kept under their stored names
+    so that the strict loader reports them.
+    """
+    tensors: dict[str, np.ndarray] = {}
+    seen: dict[str, int] = {}
+    claimed: set[str] = set()
+    for unit in units:
+        snake = _KERAS_CLASS[unit.kind]
+        count = seen.get(snake, -1) + 1
+        seen[snake] = count
+        stored = f"layers/{snake}" + (f"_{count}" if count else "")
+        if f"{stored}/vars" not in handle:
+            continue
+        variables = handle[f"{stored}/vars"]
+        names = (["gamma", "beta", "moving_mean", "moving_variance"] if unit.kind == "bn"
+                 else ["kernel", "bias"])[: len(variables)]
+        for i, name in enumerate(names):
+            tensors[f"{unit.source}/{name}"] = np.asarray(variables[str(i)])
+        claimed.add(stored)
+
+    def leftover(name: str, obj: Any) -> None:
+        if hasattr(obj, "shape") and name.rsplit("/vars/", 1)[0] not in claimed:
+            tensors[name] = np.asarray(obj)
+    handle.visititems(leftover)
+    return tensors
+
+
+def read(path: str | Path, units: list[Unit] | None = None) -> dict[str, torch.Tensor]:
+    """All weights of a Keras file as ``{"<layer>/<kernel|bias|gamma|...>": tensor}``.
+
+    ``units`` (our key map) names the layers of a Keras 3 weights-only file, which has no names.
+    """
     path = Path(path)
     try:
         if zipfile.is_zipfile(path):
@@ -105,10 +144,12 @@ def read(path: str | Path) -> dict[str, torch.Tensor]:
             h5py = _h5py()
             with h5py.File(path, "r") as handle:
                 group = handle["model_weights"] if "model_weights" in handle else handle
-                if "layer_names" not in group.attrs:
-                    raise ValueError(f"{path} is a Keras 3 weights-only file without layer names; save the model "
-                                     "with model.save('model.keras') or model.save('model.h5') instead")
-                tensors = _read_legacy(group)
+                if "layer_names" in group.attrs:
+                    tensors = _read_legacy(group)
+                elif "layers" in handle and units is not None:
+                    tensors = _read_weights_only(handle, units)
+                else:
+                    raise ValueError(f"{path} holds no Keras layers (neither layer names nor a 'layers' group)")
     except (OSError, KeyError, zipfile.BadZipFile) as error:
         raise ValueError(f"cannot read {path} as a Keras .h5/.keras file ({error}); is it complete?") from None
     return {name: torch.from_numpy(np.array(value, dtype=np.float32)) for name, value in tensors.items()}
@@ -151,4 +192,5 @@ def key_map(model: nn.Module) -> list[Unit]:
 
 def load(model: nn.Module, path: str | Path) -> None:
     """Fill ``model`` from a Keras Applications MobileNet file (strict, all or nothing)."""
-    load_mapped(model, read(path), key_map(model), "keras", f"Keras weights {path}")
+    units = key_map(model)
+    load_mapped(model, read(path, units), units, "keras", f"Keras weights {path}")
