@@ -60,6 +60,16 @@ def _snake(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()  # Keras naming.to_snake_case
 
 
+def _stored_names(classes: list[str]) -> list[str]:
+    """Where Keras 3 stores each layer: ``layers/<class>`` then ``layers/<class>_1``, ... per class."""
+    seen: dict[str, int] = {}
+    names = []
+    for snake in classes:
+        seen[snake] = seen.get(snake, -1) + 1
+        names.append(f"layers/{snake}" + (f"_{seen[snake]}" if seen[snake] else ""))
+    return names
+
+
 def _var_names(class_name: str, config: dict[str, Any]) -> list[str]:
     if class_name == "BatchNormalization":
         return (["gamma"] if config.get("scale", True) else []) + (["beta"] if config.get("center", True) else []) \
@@ -74,14 +84,9 @@ def _read_keras_archive(path: Path) -> dict[str, np.ndarray]:
         weights = archive.read("model.weights.h5")
     layers = config.get("config", {}).get("layers", [])
     tensors: dict[str, np.ndarray] = {}
-    seen: dict[str, int] = {}
     with h5py.File(io.BytesIO(weights), "r") as handle:
-        for layer in layers:
+        for layer, stored in zip(layers, _stored_names([_snake(layer["class_name"]) for layer in layers])):
             class_name, layer_config = layer["class_name"], layer.get("config", {})
-            snake = _snake(class_name)
-            count = seen.get(snake, -1) + 1
-            seen[snake] = count
-            stored = f"layers/{snake}" + (f"_{count}" if count else "")
             if f"{stored}/vars" not in handle:
                 continue
             variables = handle[f"{stored}/vars"]
@@ -108,13 +113,8 @@ def _read_weights_only(handle: Any, units: list[Unit]) -> dict[str, np.ndarray]:
     so that the strict loader reports them.
     """
     tensors: dict[str, np.ndarray] = {}
-    seen: dict[str, int] = {}
     claimed: set[str] = set()
-    for unit in units:
-        snake = _KERAS_CLASS[unit.kind]
-        count = seen.get(snake, -1) + 1
-        seen[snake] = count
-        stored = f"layers/{snake}" + (f"_{count}" if count else "")
+    for unit, stored in zip(units, _stored_names([_KERAS_CLASS[unit.kind] for unit in units])):
         if f"{stored}/vars" not in handle:
             continue
         variables = handle[f"{stored}/vars"]
