@@ -54,6 +54,12 @@ class QuantizeReport:
     float_size_bytes: int
 
 
+def stem_conv(model: onnx.ModelProto) -> list[str]:
+    """The name of the conv that reads the image (empty when there is none)."""
+    image = model.graph.input[0].name
+    return [node.name for node in model.graph.node if node.op_type == "Conv" and node.input[0] == image][:1]
+
+
 def _input_batch(model: onnx.ModelProto) -> int | None:
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     return dim.dim_value if dim.HasField("dim_value") else None
@@ -61,8 +67,12 @@ def _input_batch(model: onnx.ModelProto) -> int | None:
 
 def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str | Path, method: str = "minmax",
                   limit: int = 128, per_channel: bool = True, extra: dict | None = None,
-                  extra_meta: dict | None = None) -> QuantizeReport:
-    """Static INT8 (QDQ) of an exported float model, calibrated on up to ``limit`` images of ``calib_dir``."""
+                  extra_meta: dict | None = None, quantize_stem: bool = False) -> QuantizeReport:
+    """Static INT8 (QDQ) of an exported float model, calibrated on up to ``limit`` images of ``calib_dir``.
+
+    The stem conv stays float unless ``quantize_stem``: with 3 input channels its int8 kernel is
+    slower than the float one on x86 and the RGB input would need its own quantize step.
+    """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}")
     paths = list_images(calib_dir, "calibration folder")
@@ -82,13 +92,16 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
     options.update(extra or {})
     with atomic_path(out_path) as temp, tempfile.TemporaryDirectory() as work:
         prepared = Path(work) / "prepared.onnx"
-        # shape inference + graph clean-up, as onnxruntime recommends before quantizing
-        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        # shape inference, as onnxruntime recommends before quantizing; its graph optimisation is
+        # skipped because it splits HardSwish into HardSigmoid + Mul, which costs extra Q/DQ nodes
+        quant_pre_process(str(float_path), str(prepared), skip_optimization=True, skip_symbolic_shape=True)
         reader = FolderReader(paths, pre, float_model.graph.input[0].name, batch)
+        exclude = [] if quantize_stem else stem_conv(onnx.load(str(prepared)))
         try:
             quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
+                            nodes_to_exclude=exclude,
                             calibration_cache_path=None)
         except ValueError as error:  # histogram calibrators fail on tensors with a (near-)zero range
             raise ValueError(f"{method} calibration failed ({error}); an untrained model has near-zero "
@@ -97,7 +110,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         set_metadata(quantized, {p.key: p.value for p in float_model.metadata_props if p.key.startswith("mobilenet.")})
         set_metadata(quantized, {"mobilenet.quantization": json.dumps({
             "format": "QDQ", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
-            "activations": "uint8 per-tensor", "calibration": method, "calibration_images": len(paths), **(extra_meta or {})})})
+            "activations": "uint8 per-tensor", "float_nodes": exclude, "calibration": method, "calibration_images": len(paths), **(extra_meta or {})})})
         onnx.save(quantized, str(temp))
         session = make_session(temp)  # it must load and run before it replaces anything
         session.run(None, {session.get_inputs()[0].name: next(batches(paths[:batch], pre, batch))})
