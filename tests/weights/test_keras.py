@@ -75,7 +75,9 @@ def test_same_logits(application, kwargs, ours, size, suffix, tmp_path, inputs):
     assert expected.std() > 100 * TOLERANCE, "peer logits too flat to compare"
     with torch.no_grad():
         ours_logits = model(x).numpy()
-    assert float(np.abs(ours_logits - expected).max()) <= TOLERANCE
+    diff = float(np.abs(ours_logits - expected).max())
+    print(f"keras {application} {kwargs} {suffix} at {size}: max abs diff {diff:.2e}")  # pytest -s shows it
+    assert diff <= TOLERANCE
 
 
 def test_keras_v1_odd_size_needs_its_padding(tmp_path, inputs):

@@ -42,7 +42,9 @@ def test_same_logits(peer_name, ours, options, suffix, tmp_path, inputs):
             x = inputs(size)
             expected = peer(x)
             assert expected.std() > 100 * TOLERANCE, "peer logits too flat to compare"
-            assert max_abs_diff(model(x), expected) <= TOLERANCE, (peer_name, size)
+            diff = max_abs_diff(model(x), expected)
+            print(f"timm {peer_name} {suffix} at {size}: max abs diff {diff:.2e}")  # pytest -s shows it
+            assert diff <= TOLERANCE, (peer_name, size)
 
 
 def test_tf_port_needs_same_padding(tmp_path, inputs):

@@ -27,7 +27,6 @@ from mobilenet.weights.records import RECORDS, SIGNED_UNIT, Preprocessing, Weigh
 
 _STRUCTURAL = ("padding", "bn_eps", "convention", "num_classes", "in_chans", "reduced_tail")
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
-CHECKPOINT_FORMAT = "mobilenet-checkpoint/1"  # training checkpoints (mobilenet.engine.checkpoint)
 
 
 @dataclass
