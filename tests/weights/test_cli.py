@@ -76,3 +76,28 @@ def test_real_keras_checkpoint_predict(capsys, tmp_path, shared_dir):
     assert main(["predict", *images, "--weights", str(out), "--json", "--top", "1"]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     assert {r["image"].rsplit("/", 1)[1]: r["top"][0]["class"] for r in results} == REFERENCE_TOP1
+
+
+def test_predict_with_a_training_checkpoint(capsys, tmp_path):
+    """``mobilenet train``'s checkpoint (optimizer and RNG states inside) works with --checkpoint."""
+    from PIL import Image
+
+    from mobilenet.engine.config import resolve_config
+    from mobilenet.engine.trainer import train
+
+    config = resolve_config(None, data="digits", model="mobilenet_v3_small", width_mult=0.35, resolution=32,
+                            max_images=64, epochs=1, batch_size=32, workers=0, progress=False, seed=0,
+                            output=str(tmp_path), name="tiny")
+    run = train(config).run_dir
+    image = tmp_path / "digit.png"
+    Image.new("L", (28, 28), 0).save(image)
+    capsys.readouterr()
+    assert main(["predict", str(image), "--checkpoint", str(run), "--json", "--top", "2"]) == 0  # best.pt
+    result = json.loads(capsys.readouterr().out)
+    checkpoint = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    assert result["model"] == checkpoint["model_config"]
+    assert {t["class"] for t in result["results"][0]["top"]} <= set(checkpoint["class_names"])
+    # last.pt also holds optimizer and RNG states: read with --checkpoint only (full unpickling).
+    assert main(["predict", str(image), "--checkpoint", str(run / "last.pt")]) == 0
+    assert main(["predict", str(image), "--weights", str(run / "last.pt")]) == 2
+    assert "--checkpoint" in capsys.readouterr().err

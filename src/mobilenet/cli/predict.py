@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="classify images with pretrained or trained weights")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, ...)")
     p.add_argument("--weights", help="a weights record, our .safetensors file, or a peer's file with --model")
-    p.add_argument("--checkpoint", help="a training checkpoint (.pt) or our .safetensors file")
+    p.add_argument("--checkpoint", help="a training checkpoint (.pt), its run folder (best.pt), or our .safetensors")
     p.add_argument("--top", type=int, default=5, help="how many classes to show per image")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     add_model_options(p)
@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("pass exactly one of --weights (record or file) and --checkpoint (training output)")
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, got {args.top}")
+    if args.checkpoint:
+        from mobilenet.engine.checkpoint import resolve_path
+
+        args.checkpoint = str(resolve_path(args.checkpoint, prefer="best.pt"))
     model = build_model(args.weights or args.checkpoint, args.model, args.cache_dir,
                         trusted=bool(args.checkpoint), **model_options(args))
     pre = getattr(model, "preprocessing", None)
