@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "mobilenet.cli.predict",
     "mobilenet.cli.export",
     "mobilenet.cli.bench",
+    "mobilenet.cli.fit",
 )
 
 USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError)

@@ -157,7 +157,7 @@ class Artifacts:
         self.calib = calib
         self.files: dict[tuple[int, int, str], Path] = {}
 
-    def onnx(self, source: Source, resolution: int, precision: str) -> Path:
+    def onnx(self, source: Source, resolution: int, precision: str, exporter: str = "dynamo") -> Path:
         from mobilenet.export.onnx import export_onnx
         from mobilenet.export.quantize import quantize_onnx
 
@@ -167,7 +167,7 @@ class Artifacts:
             fp32 = Path(self.folder.name) / f"{stem}.onnx"
             fp32 = self.files.get(key[:2] + ("fp32",), fp32)
             if not fp32.exists():
-                export_onnx(source, fp32, batch="dynamic", resolution=resolution)
+                export_onnx(source, fp32, batch="dynamic", resolution=resolution, exporter=exporter)
             self.files[key[:2] + ("fp32",)] = fp32
             if precision == "int8":
                 int8 = Path(self.folder.name) / f"{stem}.int8.onnx"
@@ -190,14 +190,14 @@ def synthetic_images(folder: Path, count: int = 16) -> Path:
 
 
 def bench_case(source: Source, runtime: str, precision: str, batch: int, resolution: int, threads: int | None,
-               artifacts: Artifacts, warmup: int = 10, runs: int = 50) -> dict[str, Any]:
+               artifacts: Artifacts, warmup: int = 10, runs: int = 50, exporter: str = "dynamo") -> dict[str, Any]:
     """One row: latency, throughput, peak memory and file size of ``source`` on one runtime/precision/batch."""
     check_choices([runtime], RUNTIMES, "runtime")
     check_choices([precision], PRECISIONS, "precision")
     set_threads(threads)
     path = None
     if runtime != "torch":
-        path = artifacts.onnx(source, resolution, precision)
+        path = artifacts.onnx(source, resolution, precision, exporter)
     elif precision == "int8":
         raise ValueError("INT8 on the torch runtime is not supported (torch.ao eager quantization is deprecated); "
                          "use --runtime onnxruntime or openvino for int8")
