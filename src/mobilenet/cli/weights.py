@@ -11,7 +11,7 @@ from mobilenet.cli.tables import FORMATS, render
 from mobilenet.weights.download import cache_dir, cached_path
 from mobilenet.weights.records import get_record, list_records, record_cost
 
-COLUMNS = ("name", "model", "options", "resolution", "top1", "params", "macs", "cached")
+COLUMNS = ("name", "model", "options", "resolution", "top1", "params", "macs", "cached", "loadable")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,11 +48,11 @@ def run_list(args: argparse.Namespace) -> int:
                      "resolution": record.preprocessing.resolution,
                      "top1": (record.accuracy or {}).get("top1"), "params": cost["params_with_bn"],
                      "macs": cost["macs"], "cached": cached_path(record, args.cache_dir).is_file(),
-                     "unsupported": record.unsupported})
+                     "loadable": record.unsupported is None, "unsupported": record.unsupported})
     print(render(rows, COLUMNS + (("unsupported",) if args.format == "json" else ()), args.format))
     if args.format == "table":
         print(f"\nparams with BN, MACs at the record's resolution (computed by our profile); "
-              f"cache: {cache_dir(args.cache_dir)}")
+              f"cache: {cache_dir(args.cache_dir)}; why a record is not loadable: `mobilenet weights info NAME`")
     return 0
 
 
