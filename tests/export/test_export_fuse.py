@@ -47,3 +47,16 @@ def test_inference_form_is_channels_last_and_keeps_hard_activations() -> None:
     with torch.no_grad():
         diff = (model(x) - fast(x.contiguous(memory_format=torch.channels_last))).abs().max()
     assert float(diff) <= 1e-4
+
+
+def test_recalibration_sets_statistics_of_the_data() -> None:
+    from mobilenet.export.fuse import recalibrate_batch_norm
+
+    model = perturbed("mobilenet_v3_small_050", resolution=64)
+    data = [torch.randn(8, 3, 64, 64) * 2 + 1 for _ in range(3)]
+    recalibrate_batch_norm(model, data)
+    assert not model.training and model.stem.bn.momentum == 0.01
+    stem = model.stem.conv
+    with torch.no_grad():
+        out = torch.cat([stem(x) for x in data])
+    assert torch.allclose(model.stem.bn.running_mean, out.mean((0, 2, 3)), atol=1e-4)

@@ -10,6 +10,7 @@ op each and quantizers see them. The model classes are not changed: folding repl
 from __future__ import annotations
 
 import copy
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -51,3 +52,24 @@ def max_abs_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
     """Largest absolute difference of the two models' outputs on ``x`` (both in eval mode)."""
     with torch.no_grad():
         return float((a.eval()(x) - b.eval()(x)).abs().max())
+
+
+def recalibrate_batch_norm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Recompute every BN's running mean/variance as the plain average over ``batches``.
+
+    Folding bakes the running statistics into the convs, so they must describe the data. After a
+    short run with a small BN momentum (V3 uses 0.01) they still lag the weights; one pass over
+    training images in train mode, without gradients, fixes that. Returns ``model`` in eval mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average: every batch counts equally
+    model.train()
+    with torch.no_grad():
+        for x in batches:
+            model(x)
+    for norm, momentum in zip(norms, saved):
+        norm.momentum = momentum
+    return model.eval()

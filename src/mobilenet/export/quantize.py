@@ -13,14 +13,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from mobilenet.export.images import Preprocessing, batches, list_images
+from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnx import atomic_path, load_onnx, make_session, read_metadata, set_metadata
 
 CALIBRATION_METHODS = {
@@ -30,18 +30,19 @@ CALIBRATION_METHODS = {
 }
 
 
-class FolderReader(CalibrationDataReader):
-    """Feeds preprocessed images of a folder to the calibrator, ``batch`` at a time."""
+class BatchReader(CalibrationDataReader):
+    """Feeds preprocessed image batches to the calibrator, cut to the model's batch size."""
 
-    def __init__(self, paths: list[Path], pre: Preprocessing, input_name: str, batch: int) -> None:
+    def __init__(self, arrays: Iterable[np.ndarray], input_name: str, batch: int) -> None:
         self.input_name = input_name
-        self._batches: Iterator[np.ndarray] = batches(paths, pre, batch)
+        self._batches: Iterator[np.ndarray] = (chunk for array in arrays for chunk in
+                                               np.split(array, range(batch, len(array), batch)))
         self.batch = batch
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         for data in self._batches:
             if len(data) == self.batch:  # a fixed-batch model cannot take a short last batch
-                return {self.input_name: data}
+                return {self.input_name: np.ascontiguousarray(data, dtype=np.float32)}
         return None
 
 
@@ -65,27 +66,36 @@ def _input_batch(model: onnx.ModelProto) -> int | None:
     return dim.dim_value if dim.HasField("dim_value") else None
 
 
-def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str | Path, method: str = "minmax",
+def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
+                  method: str = "minmax",
                   limit: int = 128, per_channel: bool = True, extra: dict | None = None,
                   extra_meta: dict | None = None, quantize_stem: bool = False) -> QuantizeReport:
-    """Static INT8 (QDQ) of an exported float model, calibrated on up to ``limit`` images of ``calib_dir``.
+    """Static INT8 (QDQ) of an exported float model, calibrated on up to ``limit`` images of ``calib``.
+
+    ``calib``: a folder of images (prepared with the preprocessing stored in the file), or
+    already-preprocessed float arrays ``(N, 3, H, W)``.
 
     The stem conv stays float unless ``quantize_stem``: with 3 input channels its int8 kernel is
     slower than the float one on x86 and the RGB input would need its own quantize step.
     """
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}")
-    paths = list_images(calib_dir, "calibration folder")
-    step = max(1, len(paths) // limit)
-    paths = paths[::step][:limit]  # spread over the classes of a sorted class-per-folder tree
     float_model = load_onnx(float_path)
-    meta = read_metadata(float_path)
-    if "preprocessing" not in meta:
-        raise ValueError(f"{str(float_path)!r} has no preprocessing metadata; export it with `mobilenet export`")
-    pre = meta["preprocessing"]
     batch = _input_batch(float_model) or 1
-    if len(paths) < batch:
-        raise ValueError(f"calibration folder {str(calib_dir)!r} has {len(paths)} images, fewer than the batch {batch}")
+    if isinstance(calib, (str, Path)):
+        paths = list_images(calib, "calibration folder")
+        step = max(1, len(paths) // limit)
+        paths = paths[::step][:limit]  # spread over the classes of a sorted class-per-folder tree
+        meta = read_metadata(float_path)
+        if "preprocessing" not in meta:
+            raise ValueError(f"{str(float_path)!r} has no preprocessing metadata; export it with `mobilenet export`")
+        arrays: list[np.ndarray] = list(batches(paths, meta["preprocessing"], 16))
+    else:
+        arrays = list(calib)
+    count = min(limit, sum(len(a) for a in arrays))
+    arrays = [a[:max(0, limit - sum(len(b) for b in arrays[:i]))] for i, a in enumerate(arrays)]
+    if count < batch:
+        raise ValueError(f"{count} calibration images are fewer than the model's batch {batch}; add images")
     options = {"ActivationSymmetric": False, "WeightSymmetric": True}
     if method == "percentile":
         options["CalibPercentile"] = 99.99
@@ -95,7 +105,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         # shape inference, as onnxruntime recommends before quantizing; its graph optimisation is
         # skipped because it splits HardSwish into HardSigmoid + Mul, which costs extra Q/DQ nodes
         quant_pre_process(str(float_path), str(prepared), skip_optimization=True, skip_symbolic_shape=True)
-        reader = FolderReader(paths, pre, float_model.graph.input[0].name, batch)
+        reader = BatchReader(arrays, float_model.graph.input[0].name, batch)
         exclude = [] if quantize_stem else stem_conv(onnx.load(str(prepared)))
         try:
             quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
@@ -110,10 +120,10 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib_dir: str |
         set_metadata(quantized, {p.key: p.value for p in float_model.metadata_props if p.key.startswith("mobilenet.")})
         set_metadata(quantized, {"mobilenet.quantization": json.dumps({
             "format": "QDQ", "weights": "int8 per-channel" if per_channel else "int8 per-tensor",
-            "activations": "uint8 per-tensor", "float_nodes": exclude, "calibration": method, "calibration_images": len(paths), **(extra_meta or {})})})
+            "activations": "uint8 per-tensor", "float_nodes": exclude, "calibration": method, "calibration_images": count, **(extra_meta or {})})})
         onnx.save(quantized, str(temp))
         session = make_session(temp)  # it must load and run before it replaces anything
-        session.run(None, {session.get_inputs()[0].name: next(batches(paths[:batch], pre, batch))})
+        session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(arrays[0][:batch], dtype=np.float32)})
         shutil.rmtree(Path(work) / "augmented", ignore_errors=True)
-    return QuantizeReport(str(out_path), method, len(paths), Path(out_path).stat().st_size,
+    return QuantizeReport(str(out_path), method, count, Path(out_path).stat().st_size,
                           Path(float_path).stat().st_size)
