@@ -74,3 +74,28 @@ def test_pareto_front() -> None:
     points = [(1, 5.0), (2, 4.0), (3, 4.5), (4, 1.0)]
     assert pareto_front(points) == [0, 1, 3]
     assert pareto_front([(1, 70.0), (2, 60.0), (3, 75.0)], higher_is_better=True) == [0, 2]
+
+
+def test_bench_exported_files_and_their_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "m.onnx"
+    assert main(["export", "mobilenet_v1_025", "--resolution", "64", "--batch", "1", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["bench", str(out), "--runs", "3", "--warmup", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["runtime"], r["precision"], r["resolution"]) for r in rows] == [("onnxruntime", "fp32", 64)]
+    assert main(["bench", str(out), "--batch", "4"]) == 2
+    assert "was exported for batch 1; use --batch 1" in capsys.readouterr().err
+    truncated = tmp_path / "t.onnx"
+    truncated.write_bytes(out.read_bytes()[:5000])
+    assert main(["bench", str(truncated)]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid ONNX model (truncated or corrupt?)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_openvino_runtime(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("openvino", reason="OpenVINO is an optional extra: pip install 'mobilenet[openvino]'")
+    assert main(["bench", "mobilenet_v1_025", "--resolution", "64", "--runtime", "openvino", "--precision",
+                 "fp32,int8", "--runs", "3", "--warmup", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["runtime"], r["precision"]) for r in rows] == [("openvino", "fp32"), ("openvino", "int8")]
+    assert rows[1]["size_mb"] < rows[0]["size_mb"]

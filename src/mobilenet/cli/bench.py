@@ -35,7 +35,8 @@ def str_list(text: str) -> list[str]:
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("bench", help="latency/throughput/memory per runtime, precision and batch",
                               description=__doc__)
-    p.add_argument("models", nargs="+", metavar="MODEL", help="registered names, checkpoints or run folders")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="registered names, checkpoints, run folders or exported .onnx files")
     p.add_argument("--runtime", type=str_list, default=["torch", "onnxruntime"],
                    help="comma list of torch, onnxruntime, openvino (default: torch,onnxruntime)")
     p.add_argument("--precision", type=str_list, default=["fp32"], help="comma list of fp32, int8")
@@ -68,8 +69,9 @@ def grid_sources(name: str, widths: list[float], resolutions: list[int]) -> list
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from mobilenet.export.accuracy import onnx_accuracy
     from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, RUNTIMES,
-                                        Artifacts, bench_case, check_choices, pareto_plot)
+                                        Artifacts, bench_case, bench_file, check_choices, pareto_plot)
     from mobilenet.export.source import load_source
 
     check_choices(args.runtime, RUNTIMES, "runtime")
@@ -83,10 +85,19 @@ def run_bench(args: argparse.Namespace) -> int:
                  for c in grid_sources(name, args.widths or list(GRID_WIDTHS),
                                        args.resolutions or list(GRID_RESOLUTIONS))]
     else:
-        sources = [load_source(m, resolution=args.resolution) for m in args.models]
+        sources = [load_source(m, resolution=args.resolution) for m in args.models if not m.endswith(".onnx")]
         cases = [(s, args.resolution or s.model.resolution) for s in sources]
     artifacts = Artifacts(args.calib)
     rows: list[dict[str, Any]] = []
+    files = [] if args.grid else [m for m in args.models if m.endswith(".onnx")]
+    for path in files:  # exported files: their own precision and input size
+        for runtime in [r for r in args.runtime if r != "torch"] or ["onnxruntime"]:
+            for batch in args.batch:
+                for threads in args.threads:
+                    row = bench_file(path, runtime, batch, threads, args.warmup, args.runs)
+                    if args.val:
+                        row["top1"] = 100 * onnx_accuracy(path, args.val).top1
+                    rows.append(row)
     for source, resolution in cases:
         for runtime in args.runtime:
             for precision in args.precision:

@@ -220,6 +220,30 @@ def bench_case(source: Source, runtime: str, precision: str, batch: int, resolut
             "macs_m": profile(source.model, resolution).macs / 1e6}
 
 
+def bench_file(path: str | Path, runtime: str, batch: int, threads: int | None, warmup: int = 10,
+               runs: int = 50) -> dict[str, Any]:
+    """One row for an exported ONNX file (float or INT8), with the input size stored in it."""
+    from mobilenet.export.onnx import load_onnx, read_metadata
+
+    check_choices([runtime], RUNTIMES, "runtime")
+    if runtime == "torch":
+        raise ValueError(f"{str(path)!r} is an ONNX file; bench it with --runtime onnxruntime or openvino")
+    dims = load_onnx(path).graph.input[0].type.tensor_type.shape.dim
+    fixed = dims[0].dim_value if dims[0].HasField("dim_value") else None
+    if fixed and fixed != batch:
+        raise ValueError(f"{str(path)!r} was exported for batch {fixed}; use --batch {fixed} or export with --batch dynamic")
+    meta = read_metadata(path)
+    resolution = dims[2].dim_value
+    set_threads(threads)
+    baseline = reset_peak_memory()
+    make = onnx_runner if runtime == "onnxruntime" else openvino_runner
+    timing = Timing.of(time_calls(make(path, batch, resolution, threads), warmup, runs), batch)
+    return {"model": Path(path).name, "width_mult": meta.get("config", {}).get("width_mult"), "resolution": resolution,
+            "runtime": runtime, "precision": "int8" if "quantization" in meta else "fp32", "batch": batch,
+            "threads": threads, "p50_ms": timing.p50_ms, "p90_ms": timing.p90_ms, "throughput": timing.throughput,
+            "peak_mem_mb": peak_memory_since(baseline), "size_mb": Path(path).stat().st_size / 2**20}
+
+
 BENCH_COLUMNS = ("model", "width_mult", "resolution", "runtime", "precision", "batch", "threads", "p50_ms",
                  "p90_ms", "throughput", "peak_mem_mb", "size_mb", "macs_m")
 
