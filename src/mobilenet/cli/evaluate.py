@@ -16,7 +16,7 @@ def add_parser(subparsers: Any) -> None:
                                           "DIR/val/ when it exists, else the run's saved validation split of DIR, "
                                           "else every image under DIR/<class>/.")
     p.add_argument("--checkpoint", required=True, help="a .pt file or a run folder (its best.pt)")
-    p.add_argument("--data", default=None, help="image folder, or 'digits' (default: the data the run used)")
+    p.add_argument("--data", default=None, help="image folder, or 'digits' (default: the run's validation images)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=-1, help="DataLoader workers (-1: sized for the machine)")
     p.add_argument("--confusion-png", help="also draw the confusion matrix to this PNG file")
@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     model, checkpoint = model_from_checkpoint(args.checkpoint, prefer="best.pt")
     data = args.data if args.data is not None else checkpoint["config"]["data"]
     dataset = eval_dataset(data, checkpoint)
+    if args.data is None and checkpoint["config"].get("max_images"):  # exactly the run's validation images
+        from mobilenet.engine.builders import first_images
+
+        dataset = first_images(dataset, checkpoint["config"]["max_images"])
     workers = default_workers(isinstance(dataset.targets, list) and not hasattr(dataset, "samples"))
     workers = workers if args.workers < 0 else args.workers
     loader = make_loader(AugmentedDataset(dataset, eval_transform(checkpoint["preprocessing"])),

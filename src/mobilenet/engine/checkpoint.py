@@ -67,7 +67,7 @@ def load_state_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], sou
     unexpected = sorted(set(state_dict) - set(own))
     wrong = [(k, tuple(state_dict[k].shape), tuple(own[k].shape)) for k in own
              if k in state_dict and state_dict[k].shape != own[k].shape]
-    classifier = [w for w in wrong if w[0].startswith("classifier.")]
+    classifier = [w for w in wrong if w[0].startswith("classifier.") and w[1][0] != w[2][0]]
     if classifier:
         key, theirs, ours = classifier[0]
         raise ValueError(f"{source} has {theirs[0]} classes but the model has {ours[0]} ({key}: {theirs} vs "

@@ -30,6 +30,7 @@ class TrainConfig:
     dropout: float | None = None     # None = the model's default
     bn_momentum: float | None = None # None = the model's (TF's 0.01 for V3: too slow for runs of a few hundred steps)
     freeze_epochs: int = 0           # train only the new head for this many epochs when fine-tuning
+    freeze_bn: bool = False          # keep the pretrained BN statistics (inference-mode BN) for the whole fine-tune
     sync_bn: bool = False            # batch norm statistics over all processes (torchrun)
     channels_last: bool = True
     # --- optimisation ---
@@ -130,8 +131,9 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"crop_scale must be in (0, 1], got {config.crop_scale!r}")
     if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1), got {config.ema_decay!r}")
-    if config.freeze_epochs and not config.weights:
-        raise ValueError("freeze_epochs needs pretrained weights (--weights); a random backbone must be trained")
+    if (config.freeze_epochs or config.freeze_bn) and not config.weights:
+        raise ValueError("freeze_epochs and freeze_bn need pretrained weights (--weights); a random backbone "
+                         "must be trained")
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

@@ -84,15 +84,20 @@ class DistributedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        from torch.distributed.nn.functional import all_gather
 
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
-        stats = torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count])
-        stats = all_reduce(stats)
+        # Each process's mean and sum of squared deviations, combined with Chan's formula: no
+        # E[x^2] - mean^2 cancellation, so the result matches BatchNorm2d on the whole batch.
         channels = x.shape[1]
-        total = stats[-1]
-        mean = stats[:channels] / total
-        var = (stats[channels:2 * channels] / total - mean * mean).clamp_min(0)
+        local_var, local_mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+        n = x.numel() // channels
+        local = torch.cat([local_mean, local_var * n, x.new_full((1,), float(n))])
+        gathered = torch.stack(all_gather(local))  # (world, 2C + 1), differentiable
+        counts = gathered[:, -1:]
+        total = counts.sum()
+        mean = (gathered[:, :channels] * counts).sum(0) / total
+        m2 = (gathered[:, channels:2 * channels] + counts * (gathered[:, :channels] - mean) ** 2).sum(0)
+        var = m2 / total
         if self.track_running_stats and self.running_mean is not None:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

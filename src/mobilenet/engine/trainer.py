@@ -220,8 +220,10 @@ class Trainer:
         self.epoch_stats["seen"] += n
 
     def set_frozen_bn(self) -> None:
-        """While the backbone is frozen its BN layers keep their pretrained statistics."""
-        frozen = self.config.weights and self.epoch < self.config.freeze_epochs
+        """Pretrained BN statistics stay fixed while the backbone is frozen, and for the whole run
+        with ``freeze_bn`` (Keras' fine-tuning advice: small batches of a new domain give noisy
+        batch statistics that the running averages then disagree with at evaluation)."""
+        frozen = bool(self.config.weights) and (self.config.freeze_bn or self.epoch < self.config.freeze_epochs)
         for name, module in self.model.named_modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and not name.startswith("classifier"):
                 module.train(not frozen)
