@@ -47,12 +47,13 @@ def test_bench_of_a_corrupt_onnx_checkpoint_is_a_clear_error(tmp_path: Path, cap
 def test_bench_rows_csv_json_and_grid_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     csv_path, json_path, plot = tmp_path / "b.csv", tmp_path / "b.json", tmp_path / "p.png"
     code = main(["bench", "mobilenet_v3_small_050", "--grid", "--widths", "0.35,0.5", "--resolutions", "96,128",
-                 "--runtime", "onnxruntime", "--runs", "5", "--warmup", "1", "--csv", str(csv_path),
+                 "--runtime", "torch", "--runs", "3", "--warmup", "1", "--csv", str(csv_path),
                  "--json", str(json_path), "--plot", str(plot), "--format", "csv"])
     assert code == 0
     rows = json.loads(json_path.read_text())
     assert len(rows) == 4 and {r["resolution"] for r in rows} == {96, 128}
-    assert all(r["p50_ms"] > 0 and r["p90_ms"] >= r["p50_ms"] and r["size_mb"] > 0 for r in rows)
+    assert all(r["p50_ms"] > 0 and r["p90_ms"] >= r["p50_ms"] and r["size_mb"] > 0 and r["runtime"] == "torch"
+               for r in rows)
     assert rows[0]["macs_m"] < rows[-1]["macs_m"]
     assert csv_path.read_text().splitlines()[0].startswith("model,width_mult,resolution,runtime")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,7 +25,7 @@ def test_params_budget_and_nothing_fits() -> None:
 
 
 def test_latency_budget_is_measured_largest_resolution_first() -> None:
-    best, rows = fit(Budget(latency_ms=10_000), ["v3_small"], resolutions=(64, 96), runs=3)
+    best, rows = fit(Budget(latency_ms=10_000), ["v3_small"], resolutions=(64, 96), runtime="torch", runs=3)
     assert all(r["p50_ms"] > 0 for r in rows) and best is not None and best["width_mult"] == 1.25
     # per width, the largest resolution fits at once, so the smaller one is never measured
     assert [(r["width_mult"], r["resolution"]) for r in rows] == [(w, 96) for w in (1.25, 1.0, 0.75, 0.5, 0.35)]
