@@ -80,9 +80,13 @@ def quantized_outputs(model: MobileNet) -> list[nn.Module]:
     points: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, ConvNormAct):
+            # ReLU/ReLU6 fuse into the conv's output range; hard-swish runs between a Q/DQ pair,
+            # so its input (the conv output) is quantized too
+            if isinstance(module.act, (nn.Hardswish, nn.Hardsigmoid)):
+                points.append(module.conv)
             points.append(module)
         elif isinstance(module, SqueezeExcite):
-            points += [module.pool, module.act, module.gate, module]
+            points += [module.pool, module.act, module.expand, module.gate, module]
         elif isinstance(module, InvertedResidual) and module.use_residual:
             points.append(module)
     points += [model.pool, model.head_act, model.classifier]
