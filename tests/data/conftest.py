@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from mobilenet.data.digits import load_digits_images
+from tests.engine.conftest import one_thread  # noqa: F401  (tiny tensors: one thread, as the engine tests)
 
 
 def write_digit_folder(root: Path, classes: tuple[int, ...] = (0, 1, 2), per_class: int = 16,
@@ -27,11 +27,3 @@ def write_digit_folder(root: Path, classes: tuple[int, ...] = (0, 1, 2), per_cla
 @pytest.fixture
 def digit_folder(tmp_path) -> Path:
     return write_digit_folder(tmp_path / "digits")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
