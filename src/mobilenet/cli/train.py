@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     result = train(config, resume=args.resume)
     if result.interrupted:
         return 130
-    print(f"best val top-1 {result.best_top1:.4f}; checkpoints: {result.run_dir / 'best.pt'}, "
-          f"{result.run_dir / 'last.pt'}")
+    if result.is_main:
+        print(f"best val top-1 {result.best_top1:.4f}; checkpoints: {result.run_dir / 'best.pt'}, "
+              f"{result.run_dir / 'last.pt'}")
     return 0

@@ -9,12 +9,18 @@ PyTorch's own ``SyncBatchNorm`` is used.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+
+# The autograd-aware collectives still work; their replacement is private API (torch 2.x).
+warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
+                        category=FutureWarning)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from mobilenet.data.transforms import eval_transform
 from mobilenet.engine import builders
 from mobilenet.engine.checkpoint import FORMAT, read_checkpoint, save_atomic
 from mobilenet.engine.config import TrainConfig, save_config
-from mobilenet.engine.distributed import (DistContext, all_reduce_mean, convert_sync_batchnorm, setup)
+from mobilenet.engine.distributed import DistContext, all_reduce_mean, cleanup, convert_sync_batchnorm, setup
 from mobilenet.engine.evaluate import EvalResult, evaluate
 from mobilenet.engine.optim import build_optimizer, build_scheduler
 from mobilenet.engine.report import RunLog, plot_confusion, plot_curves
@@ -43,8 +43,9 @@ class TrainResult:
     run_dir: Path
     best_top1: float
     last: EvalResult | None
-    model: nn.Module          # the evaluation weights (EMA when enabled), on the CPU
+    model: nn.Module          # the evaluation weights (EMA when enabled)
     interrupted: bool = False
+    is_main: bool = True      # rank 0 (the process that writes and reports)
 
 
 class Interrupted(Exception):
@@ -317,10 +318,15 @@ class Trainer:
         finally:
             self.log.close()
         model = self.eval_model()
-        return TrainResult(self.run_dir, self.best_top1, last, model, interrupted)
+        return TrainResult(self.run_dir, self.best_top1, last, model, interrupted, self.ctx.is_main)
 
 
 def train(config: TrainConfig, resume: str | Path | None = None,
           on_step: Callable[[Trainer], None] | None = None) -> TrainResult:
-    """Train (or resume) a classifier; returns the run folder, best top-1 and the final model."""
-    return Trainer(config, resume, on_step).fit()
+    """Train (or resume) a classifier; returns the run folder, best top-1 and the final model.
+
+    Under torchrun the process group is joined here and left at the end."""
+    try:
+        return Trainer(config, resume, on_step).fit()
+    finally:
+        cleanup()
