@@ -53,6 +53,21 @@ def test_profile_matches_a_hook_counter_at_the_nominal_resolution(name: str) -> 
         hooked["macs"], hooked["params"], hooked["params_with_bn"])
 
 
+@pytest.mark.parametrize("padding", ["tf_same", "keras_v1"])
+@pytest.mark.parametrize("size", [97, 224])
+def test_profile_follows_the_padding_mode(padding: str, size: int) -> None:
+    model = create_model("mobilenet_v1_025", padding=padding)
+    counted, hooked = profile(model, size), count_by_hooks(model, (1, 3, size, size))
+    assert counted.macs == hooked["macs"]
+
+
+def test_fixed_stem_keeps_16_channels_below_width_one() -> None:
+    assert create_model("mobilenet_v3_small_050").plan.stem.out_channels == 8
+    model = create_model("mobilenet_v3_small_050", fixed_stem=True)
+    assert model.plan.stem.out_channels == 16 and model.blocks[0].depthwise.conv.in_channels == 16
+    assert create_model(**model.config).plan.stem.out_channels == 16
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_eval_mode_is_deterministic(name: str) -> None:
     model = create_model(name, width_mult=0.5).eval()
@@ -170,3 +185,15 @@ def test_registry_refuses_duplicate_names() -> None:
     entry = MODELS["mobilenet_v2"]
     with pytest.raises(ValueError, match="already registered"):
         register("mobilenet_v2", entry.spec, 1.0)
+
+
+def test_weights_record_options_apply_to_create_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``create_model(name, weights=record)`` builds what the record needs (here TF padding)."""
+    import mobilenet.weights
+
+    loaded = []
+    monkeypatch.setattr(mobilenet.weights, "load_weights", lambda model, weights: loaded.append(weights))
+    model = create_model("mobilenet_v3_large", weights="timm/tf_mobilenetv3_large_100.in1k")
+    assert model.padding == "tf_same" and loaded == ["timm/tf_mobilenetv3_large_100.in1k"]
+    assert create_model("mobilenet_v3_large", weights="timm/tf_mobilenetv3_large_100.in1k",
+                        padding="symmetric").padding == "symmetric"

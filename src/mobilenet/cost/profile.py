@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mobilenet.layers.conv import tf_same_padding
+from mobilenet.layers.conv import padding_amounts
 from mobilenet.models.mobilenet import MobileNet
 from mobilenet.specs.resolve import LayerPlan
 
@@ -68,13 +68,10 @@ class Profile:
         }
 
 
-def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str,
+                     depthwise: bool = False) -> int:
     """Spatial output size of a conv under our padding modes."""
-    if padding == "tf_same":
-        before, after = tf_same_padding(size, kernel, stride, dilation)
-        total = before + after
-    else:
-        total = 2 * ((kernel - 1) // 2 * dilation)
+    total = sum(padding_amounts(size, kernel, stride, dilation, padding, depthwise))
     return (size + total - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -87,8 +84,9 @@ class _Counter:
     def conv(self, name: str, shape: Shape, out_channels: int, kernel: int, stride: int = 1,
              dilation: int = 1, groups: int = 1, bn: bool = True, kind: str | None = None) -> Shape:
         channels, height, width = shape
-        out_h = conv_output_size(height, kernel, stride, dilation, self.padding)
-        out_w = conv_output_size(width, kernel, stride, dilation, self.padding)
+        depthwise = groups > 1 and groups == channels
+        out_h = conv_output_size(height, kernel, stride, dilation, self.padding, depthwise)
+        out_w = conv_output_size(width, kernel, stride, dilation, self.padding, depthwise)
         weights = kernel * kernel * (channels // groups) * out_channels
         if kind is None:
             kind = f"dw {kernel}x{kernel}" if groups > 1 else f"conv {kernel}x{kernel}"

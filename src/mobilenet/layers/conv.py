@@ -47,6 +47,16 @@ class TfSamePad(nn.Module):
         return f"kernel={self.kernel}, stride={self.stride}, dilation={self.dilation}"
 
 
+def padding_amounts(size: int, kernel: int, stride: int, dilation: int, mode: str,
+                    depthwise: bool = False) -> tuple[int, int]:
+    """(before, after) padding along one axis that a ``ConvNormAct`` with ``mode`` applies."""
+    if mode in ("tf_same", "keras_v1") and needs_tf_pad(kernel, stride):
+        if mode == "keras_v1" and depthwise:
+            return kernel // 2 - 1, kernel // 2
+        return tf_same_padding(size, kernel, stride, dilation)
+    return (kernel - 1) // 2 * dilation, (kernel - 1) // 2 * dilation
+
+
 def needs_tf_pad(kernel: int, stride: int) -> bool:
     """Whether TF "SAME" differs from symmetric padding for this conv (stride > 1 or even kernel)."""
     return stride > 1 or kernel % 2 == 0

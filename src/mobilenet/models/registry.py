@@ -18,6 +18,7 @@ from mobilenet.specs import (
     MOBILENET_V3_SMALL,
     MobileNetSpec,
     minimalistic,
+    fixed_stem,
     reduced_tail,
     torchvision_convention,
 )
@@ -42,7 +43,7 @@ MODELS: dict[str, ModelEntry] = {}
 
 OPTIONS = (
     "width_mult", "resolution", "num_classes", "dropout", "in_chans", "output_stride",
-    "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail",
+    "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail", "fixed_stem",
 )
 
 
@@ -81,21 +82,30 @@ def get_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(close))}") from None
 
 
-def model_spec(name: str, convention: Convention = "paper", reduced: bool = False) -> MobileNetSpec:
-    """The spec a registered name builds, after the convention and reduced-tail options."""
+def model_spec(name: str, convention: Convention = "paper", reduced: bool = False,
+               fixed: bool = False) -> MobileNetSpec:
+    """The spec a registered name builds, after the convention, reduced-tail and stem options."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     spec = CONVENTIONS[convention](get_entry(name).spec)
-    return reduced_tail(spec) if reduced else spec
+    spec = reduced_tail(spec) if reduced else spec
+    return fixed_stem(spec) if fixed else spec
 
 
 def create_model(name: str, weights: str | None = None, **overrides: Any) -> MobileNet:
     """Build a registered model. ``overrides``: any of ``OPTIONS``.
 
     ``convention="torchvision"`` builds torchvision's reading of V3 (expansions and the head
-    scaled with width); ``reduced_tail=True`` halves the layers between C4 and C5 (V3 §6.3).
-    ``weights`` names a weights record or a local checkpoint file.
+    scaled with width); ``reduced_tail=True`` halves the layers between C4 and C5 (V3 §6.3);
+    ``fixed_stem=True`` keeps the stem at its width-1.0 channels (Keras V3, timm V3 below 0.75).
+    ``weights`` names a weights record (whose options, such as TF padding, are applied under
+    ``overrides``) or a local checkpoint file.
     """
+    if weights is not None:
+        from mobilenet.weights import RECORDS  # imported late: weights import the registry
+
+        if str(weights) in RECORDS:
+            overrides = {**RECORDS[str(weights)].create_options(), **overrides}
     unknown = sorted(set(overrides) - set(OPTIONS))
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for create_model; valid: {', '.join(OPTIONS)}")
@@ -103,8 +113,9 @@ def create_model(name: str, weights: str | None = None, **overrides: Any) -> Mob
     options = dict(overrides)
     convention = options.pop("convention", "paper")
     reduced = bool(options.pop("reduced_tail", False))
+    stem_fixed = bool(options.pop("fixed_stem", False))
     options.setdefault("width_mult", entry.width_mult)
-    model = MobileNet(model_spec(name, convention, reduced), **options)
+    model = MobileNet(model_spec(name, convention, reduced, stem_fixed), **options)
     model.model_name = name
     model.creation_options = {
         "width_mult": model.width_mult,
@@ -118,6 +129,7 @@ def create_model(name: str, weights: str | None = None, **overrides: Any) -> Mob
         "dropout": model.dropout.p,
         "convention": convention,
         "reduced_tail": reduced,
+        "fixed_stem": stem_fixed,
     }
     if weights is not None:
         from mobilenet.weights import load_weights  # imported late: weights import the registry

@@ -5,7 +5,7 @@ from mobilenet.specs.rows import Bottleneck, Conv, MobileNetSpec, Separable
 from mobilenet.specs.v1 import MOBILENET_V1
 from mobilenet.specs.v2 import MOBILENET_V2
 from mobilenet.specs.v3 import MOBILENET_V3_LARGE, MOBILENET_V3_SMALL
-from mobilenet.specs.variants import minimalistic, reduced_tail, torchvision_convention
+from mobilenet.specs.variants import fixed_stem, minimalistic, reduced_tail, torchvision_convention
 
 __all__ = [
     "MOBILENET_V1",
@@ -18,6 +18,7 @@ __all__ = [
     "MobileNetSpec",
     "Plan",
     "Separable",
+    "fixed_stem",
     "minimalistic",
     "reduced_tail",
     "resolve",

@@ -106,7 +106,7 @@ def resolve(
         reduction *= stride
         return stride, layer_dilation, in_red, reduction
 
-    stem_out = _channels(spec, spec.stem.out, width_mult)
+    stem_out = _wide_layer(spec, spec.stem.out, width_mult, spec.stem_rule)
     s, d, in_red, red = place(spec.stem.stride)
     stem = LayerPlan("conv", -1, in_chans, stem_out, spec.stem.kernel, s, d, spec.stem.act, in_red, red)
 

@@ -77,6 +77,8 @@ class MobileNetSpec:
     divisor: int = 8
     min_channels: int = 8
     expansion_rule: ExpansionRule = "factor_of_input"
+    stem_rule: WideLayerRule = "scaled"
+    """"fixed": Keras's V3 (any width) and timm's V3 below 0.75 keep the stem at 16 channels."""
     last_conv_rule: WideLayerRule = "scaled"
     head_rule: WideLayerRule = "scaled"
     se_ratio: float = 0.25

@@ -57,3 +57,8 @@ def reduced_tail(spec: MobileNetSpec, divider: int = 2) -> MobileNetSpec:
     if spec.last_conv is not None:
         last_conv = replace(spec.last_conv, out=spec.last_conv.out // divider)
     return replace(spec, name=f"{spec.name}_reduced_tail", body=tuple(body), last_conv=last_conv)
+
+
+def fixed_stem(spec: MobileNetSpec) -> MobileNetSpec:
+    """The stem keeps its width-1.0 channels at every width (Keras V3; timm V3 below 0.75)."""
+    return replace(spec, stem_rule="fixed")

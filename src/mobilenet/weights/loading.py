@@ -25,7 +25,7 @@ from mobilenet.weights.download import fetch
 from mobilenet.weights.labels import class_names
 from mobilenet.weights.records import RECORDS, SIGNED_UNIT, Preprocessing, WeightsRecord, get_record
 
-_STRUCTURAL = ("padding", "bn_eps", "convention", "num_classes", "in_chans", "reduced_tail")
+_STRUCTURAL = ("padding", "bn_eps", "convention", "num_classes", "in_chans", "reduced_tail", "fixed_stem")
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 
 

@@ -150,8 +150,6 @@ for _name, _model, _file, _resize, _acc in (
 # copied here (see timm's results files).
 _TIMM_GH = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
 _TIMM_HF = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
-_TIMM_V3_050 = ("timm builds a 16-channel stem below width 0.75 (fix_stem); our mobilenet_v3_small_050 "
-                "has an 8-channel stem, so this file cannot load until the spec gains that option")
 for _tag, _model, _options, _file, _pre in (
     ("mobilenetv1_100.ra4_e3600_r224_in1k", "mobilenet_v1", {}, None, ("bicubic", SIGNED_UNIT)),
     ("mobilenetv2_100.ra_in1k", "mobilenet_v2", {}, "mobilenetv2_100_ra-b33bc2c4.pth", ("bicubic", IMAGENET_MEAN)),
@@ -159,7 +157,8 @@ for _tag, _model, _options, _file, _pre in (
     ("mobilenetv2_140.ra_in1k", "mobilenet_v2_140", {}, "mobilenetv2_140_ra-21a4e913.pth", ("bicubic", IMAGENET_MEAN)),
     ("mobilenetv3_large_100.ra_in1k", "mobilenet_v3_large", {"bn_eps": 1e-5},
      "mobilenetv3_large_100_ra-f55367f5.pth", ("bicubic", IMAGENET_MEAN)),
-    ("mobilenetv3_small_050.lamb_in1k", "mobilenet_v3_small_050", {"bn_eps": 1e-5},
+    # timm keeps a 16-channel stem below width 0.75 (its fix_stem).
+    ("mobilenetv3_small_050.lamb_in1k", "mobilenet_v3_small_050", {"bn_eps": 1e-5, "fixed_stem": True},
      "mobilenetv3_small_050_lambc-4b7bbe87.pth", ("bicubic", IMAGENET_MEAN)),
     ("mobilenetv3_small_075.lamb_in1k", "mobilenet_v3_small_075", {"bn_eps": 1e-5},
      "mobilenetv3_small_075_lambc-384766db.pth", ("bicubic", IMAGENET_MEAN)),
@@ -185,7 +184,6 @@ for _tag, _model, _options, _file, _pre in (
         filename=_file or f"{_tag}.safetensors", sha256=None, checksum=None, licence="Apache-2.0",
         preprocessing=Preprocessing(224, 0.875, interpolation=_interpolation, mean=_mean,
                                     std=SIGNED_UNIT if _mean == SIGNED_UNIT else IMAGENET_STD),
-        unsupported=_TIMM_V3_050 if _tag.startswith("mobilenetv3_small_050") else None,
     ))
 
 # --- Keras Applications (Apache-2.0), ported from TF-slim ------------------------------------------
