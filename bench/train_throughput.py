@@ -17,7 +17,6 @@ import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torchvision
@@ -46,7 +45,6 @@ def time_ours(args: argparse.Namespace, output: str) -> float:
             raise Interrupted
 
     trainer = Trainer(resolve_config(None, **settings(args, output), name=f"ours-{time.time_ns()}"), on_step=on_step)
-    trainer.skipped_train = set()
     try:
         trainer.train_epoch()
     except Interrupted:

@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
         from mobilenet.engine.builders import first_images
 
         dataset = first_images(dataset, checkpoint["config"]["max_images"])
-    workers = default_workers(isinstance(dataset.targets, list) and not hasattr(dataset, "samples"))
-    workers = workers if args.workers < 0 else args.workers
+    in_memory = not hasattr(dataset, "samples")  # the digits are tensors; folders are files to decode
+    workers = default_workers(in_memory) if args.workers < 0 else args.workers
     loader = make_loader(AugmentedDataset(dataset, eval_transform(checkpoint["preprocessing"])),
                          EpochSampler(len(dataset), False), args.batch_size, workers, drop_last=False)
     result = evaluate(model, loader, checkpoint["class_names"], DistContext())

@@ -140,6 +140,7 @@ class Trainer:
         self.epoch, self.step, self.consumed = 0, 0, 0
         self.epoch_stats = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
         self.best_top1, self.skipped_warned = -1.0, False
+        self.skipped_train: set[int] = set()
         if checkpoint is not None:
             self._restore(checkpoint)
         elif self.ctx.is_main:
@@ -297,7 +298,6 @@ class Trainer:
         return result
 
     def fit(self) -> TrainResult:
-        self.skipped_train: set[int] = set()
         last: EvalResult | None = None
         interrupted = False
         if self.ctx.is_main:
