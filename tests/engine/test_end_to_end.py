@@ -58,3 +58,27 @@ def test_finetune_keras_weights_with_frozen_backbone_and_bn(tmp_path, shared_dir
     assert tuned["classifier.weight"].shape == (2, pretrained["classifier.weight"].shape[1])
     backbone = [k for k in pretrained if not k.startswith("classifier.") and "num_batches" not in k]
     assert backbone and all(torch.equal(tuned[k], pretrained[k]) for k in backbone)  # frozen epoch: untouched
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    """A real SIGINT to `mobilenet train`: last.pt with the resume state, exit 130, no traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "mobilenet", "train", "--epochs", "50", "--max-images", "256",
+               "--batch-size", "32", "--output", str(out), "--name", "sigint", *TINY_FLAGS]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (out / "sigint" / "last.pt").exists() and time.time() < deadline:  # after epoch 1
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted at epoch" in stdout
+    resume = torch.load(out / "sigint" / "last.pt", weights_only=False)["resume"]
+    assert resume["step"] >= 8 and resume["epoch"] < 50
