@@ -8,7 +8,9 @@ textbook loop (``--peer-channels-last`` gives it our memory layout too). Rounds 
 alike; each round times ``--steps`` optimiser steps after ``--warmup`` steps; we report the median
 images/s of each side and their ratio (ours / peer; >= 1 means ours is at least as fast).
 
-Run: ``.venv/bin/python bench/train_throughput.py [--rounds 5] [--resolution 64] [--batch-size 64]``
+Run: ``.venv/bin/python bench/train_throughput.py [--rounds 5] [--resolution 64] [--batch-size 64] [--threads N]``
+(on a machine shared with other jobs, ``--threads 1`` avoids OpenMP spin-wait contention that makes
+2-thread timings swing by 10x).
 """
 
 from __future__ import annotations
@@ -98,9 +100,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both sides (0: torch's default)")
     parser.add_argument("--peer-channels-last", action="store_true",
                         help="give the plain loop our channels-last layout too (isolates the loop's own overhead)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if (args.warmup + args.steps + 1) * args.batch_size > 1437:
         raise SystemExit("warmup + steps + 1 batches must fit in one epoch of the 1,437 training digits")
     ours_model = mobilenet.create_model("mobilenet_v3_small", num_classes=10, resolution=args.resolution)
