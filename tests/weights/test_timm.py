@@ -7,7 +7,7 @@ import torch
 
 import mobilenet
 from mobilenet.weights import get_record, load_weights
-from weights_helpers import SIZES, TOLERANCE, max_abs_diff, randomize_batch_norm
+from weights_helpers import SIZES, TOLERANCE, assert_same_logits, max_abs_diff, randomize_batch_norm
 
 timm = pytest.importorskip("timm")
 
@@ -41,11 +41,7 @@ def test_same_logits(peer_name, ours, options, suffix, tmp_path, inputs):
     with torch.no_grad():
         for size in SIZES:
             x = inputs(size)
-            expected = peer(x)
-            assert expected.std() > 100 * TOLERANCE, "peer logits too flat to compare"
-            diff = max_abs_diff(model(x), expected)
-            print(f"timm {peer_name} {suffix} at {size}: max abs diff {diff:.2e}")  # pytest -s shows it
-            assert diff <= TOLERANCE, (peer_name, size)
+            assert_same_logits(model(x), peer(x), f"timm {peer_name} {suffix} at {size}")
 
 
 def test_tf_port_needs_same_padding(tmp_path, inputs):

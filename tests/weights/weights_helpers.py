@@ -31,3 +31,13 @@ def randomize_batch_norm(model: nn.Module, seed: int = 0) -> nn.Module:
 
 def max_abs_diff(first: torch.Tensor, second: torch.Tensor) -> float:
     return float((first.detach().float() - second.detach().float()).abs().max())
+
+
+def assert_same_logits(ours: torch.Tensor, expected: torch.Tensor, label: str) -> float:
+    """Peer logits must spread (or the test could not fail) and ours must match them within TOLERANCE."""
+    ours, expected = torch.as_tensor(ours), torch.as_tensor(expected)
+    assert float(expected.float().std()) > 100 * TOLERANCE, f"{label}: peer logits too flat to compare"
+    diff = max_abs_diff(ours, expected)
+    print(f"{label}: max abs diff {diff:.2e}")  # pytest -s shows it
+    assert diff <= TOLERANCE, label
+    return diff
