@@ -30,7 +30,7 @@ import mobilenet
 from mobilenet.export.bench import onnx_runner, time_calls, torch_runner
 from mobilenet.export.images import default_preprocessing
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx
-from mobilenet.export.quantize import quantize_onnx
+from mobilenet.export.quantize import quantize_source
 from mobilenet.export.source import Source
 
 MODELS = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         ours_onnx, theirs_onnx, ours_int8 = work / f"{name}.onnx", work / f"{name}.tv.onnx", work / f"{name}.int8.onnx"
         export_onnx(Source(ours, name, default_preprocessing(RESOLUTION)), ours_onnx, batch=BATCH)
         export_torchvision(theirs, theirs_onnx)
-        quantize_onnx(ours_onnx, ours_int8, args.calib, limit=64)
+        quantize_source(Source(ours, name, default_preprocessing(RESOLUTION)), ours_int8, args.calib, limit=64, batch=BATCH)
         run = {
             "ours_onnx": onnx_runner(ours_onnx, BATCH, RESOLUTION, THREADS),
             "tv_onnx": onnx_runner(theirs_onnx, BATCH, RESOLUTION, THREADS),

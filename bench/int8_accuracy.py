@@ -21,7 +21,7 @@ from mobilenet.export.fuse import recalibrate_batch_norm
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnx import export_onnx
 from mobilenet.export.qat import qat_int8
-from mobilenet.export.quantize import quantize_onnx
+from mobilenet.export.quantize import quantize_source
 from mobilenet.export.source import load_source
 
 import torch
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     files = [("fp32", "-", float_path)]
     for method in args.methods.split(","):
         path = work / f"ptq-{method}.onnx"
-        quantize_onnx(float_path, path, train, method=method)
+        quantize_source(source, path, train, method=method)
         files.append(("int8 PTQ", method, path))
     if args.qat_epochs:
         path = work / "qat.onnx"

@@ -47,7 +47,7 @@ def run_export(args: argparse.Namespace) -> int:
     from mobilenet.export.accuracy import onnx_accuracy
     from mobilenet.export.onnx import export_onnx
     from mobilenet.export.qat import qat_int8
-    from mobilenet.export.quantize import quantize_onnx
+    from mobilenet.export.quantize import quantize_source
     from mobilenet.export.source import load_source
 
     if args.int8 and not args.calib:
@@ -70,7 +70,8 @@ def run_export(args: argparse.Namespace) -> int:
                            method=args.calib_method, batch=args.batch, lr=args.qat_lr)
             result = qat.quantize
         else:
-            result = quantize_onnx(output, quantized, args.calib, method=args.calib_method, limit=args.calib_limit)
+            result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
+                                     batch=args.batch, resolution=args.resolution, opset=args.opset)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]

@@ -159,7 +159,7 @@ class Artifacts:
 
     def onnx(self, source: Source, resolution: int, precision: str, exporter: str = "dynamo") -> Path:
         from mobilenet.export.onnx import export_onnx
-        from mobilenet.export.quantize import quantize_onnx
+        from mobilenet.export.quantize import quantize_source
 
         key = (id(source), resolution, precision)
         if key not in self.files:
@@ -171,7 +171,8 @@ class Artifacts:
             self.files[key[:2] + ("fp32",)] = fp32
             if precision == "int8":
                 int8 = Path(self.folder.name) / f"{stem}.int8.onnx"
-                quantize_onnx(fp32, int8, self.calib or synthetic_images(Path(self.folder.name)), limit=32)
+                quantize_source(source, int8, self.calib or synthetic_images(Path(self.folder.name)), limit=32,
+                                resolution=resolution, exporter=exporter)
                 self.files[key] = int8
         return self.files[key]
 

@@ -30,11 +30,12 @@ from mobilenet.blocks import InvertedResidual, SqueezeExcite
 from mobilenet.data.images import open_rgb
 from mobilenet.data.transforms import train_transform
 from mobilenet.export.accuracy import _targets_in_model_order
-from mobilenet.export.fuse import fold_batch_norm
+from mobilenet.export.int8_form import check_int8_form, int8_form
 from mobilenet.export.images import Preprocessing, labelled_images, list_images, load_images
 from mobilenet.export.onnx import export_onnx
 from mobilenet.export.quantize import QuantizeReport, quantize_onnx
 from mobilenet.export.source import Source
+from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.layers.conv import ConvNormAct
 from mobilenet.models.mobilenet import MobileNet
 
@@ -76,20 +77,33 @@ class ActivationFakeQuant(nn.Module):
 
 
 def quantized_outputs(model: MobileNet) -> list[nn.Module]:
-    """The modules whose outputs onnxruntime's QDQ quantizer turns into uint8 tensors."""
+    """The modules whose outputs onnxruntime's QDQ quantizer turns into uint8 tensors.
+
+    ``model`` is in the INT8 form (``int8_form``) or merely BN-folded. ReLU/ReLU6 fold into the
+    range of the conv before them; ``x * relu6(x + 3)`` quantizes the conv output, the ramp and the
+    product; a plain hard-swish runs between a Q/DQ pair, so its input is quantized too, except
+    after the stem conv, which stays in float.
+    """
     points: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, ConvNormAct):
-            # ReLU/ReLU6 fuse into the conv's output range; hard-swish runs between a Q/DQ pair,
-            # so its input (the conv output) is quantized too
-            if isinstance(module.act, (nn.Hardswish, nn.Hardsigmoid)):
+            if isinstance(module.act, ScaledHardSwish):
+                points += [module.conv, module.act.ramp]
+            elif isinstance(module.act, (nn.Hardswish, nn.Hardsigmoid)) and module is not model.stem:
                 points.append(module.conv)
             points.append(module)
         elif isinstance(module, SqueezeExcite):
-            points += [module.pool, module.act, module.expand, module.gate, module]
+            # a ReLU6 gate folds into the expand conv; a hard-sigmoid gate is a float op of its own
+            points += [module.pool, module.act] + ([] if isinstance(module.gate, nn.ReLU6) else [module.expand])
+            points += [module.gate, module]
         elif isinstance(module, InvertedResidual) and module.use_residual:
             points.append(module)
-    points += [model.pool, model.head_act, model.classifier]
+    points.append(model.pool)
+    if not isinstance(model.head_conv, nn.Identity):
+        points.append(model.head_conv)
+    if isinstance(model.head_act, ScaledHardSwish):
+        points.append(model.head_act.ramp)
+    points += [model.head_act, model.classifier]
     return points
 
 
@@ -195,7 +209,8 @@ def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_
     if epochs < 1:
         raise ValueError(f"qat epochs must be >= 1, got {epochs}")
     calib = list_images(calib_dir, "calibration folder")
-    model = fold_batch_norm(source.model)
+    model = int8_form(source.model)  # fine-tune the graph onnxruntime will run
+    check_int8_form(source.model, model, source.preprocessing["resolution"])
     sim = QuantSim(model)
     with torch.no_grad():  # initial ranges from the calibration images, as PTQ would pick them
         sim.set(observe=True, quantize=False)

@@ -21,7 +21,9 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from mobilenet.export.images import batches, list_images
-from mobilenet.export.onnx import atomic_path, load_onnx, make_session, read_metadata, set_metadata
+from mobilenet.export.int8_form import check_int8_form, int8_form
+from mobilenet.export.onnx import DEFAULT_OPSET, atomic_path, export_onnx, load_onnx, make_session, read_metadata, set_metadata
+from mobilenet.export.source import Source
 
 CALIBRATION_METHODS = {
     "minmax": CalibrationMethod.MinMax,
@@ -127,3 +129,22 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
         shutil.rmtree(Path(work) / "augmented", ignore_errors=True)
     return QuantizeReport(str(out_path), method, count, Path(out_path).stat().st_size,
                           Path(float_path).stat().st_size)
+
+
+def quantize_source(source: Source, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
+                    method: str = "minmax", limit: int = 128, batch: str | int = "dynamic",
+                    resolution: int | None = None, opset: int = DEFAULT_OPSET, exporter: str = "dynamo",
+                    extra_meta: dict | None = None) -> QuantizeReport:
+    """Static INT8 (QDQ) of a model: its INT8 form (``int8_form``) exported to float ONNX, then quantized.
+
+    The INT8 form computes the same function with padded widths and integer-friendly activations,
+    so onnxruntime runs int8 kernels end to end instead of float islands around every hard-swish.
+    """
+    form = int8_form(source.model)
+    check_int8_form(source.model, form, resolution or source.preprocessing["resolution"])
+    with tempfile.TemporaryDirectory() as work:
+        float_path = Path(work) / "int8-form.onnx"
+        export_onnx(Source(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
+                    resolution=resolution, opset=opset, exporter=exporter)
+        return quantize_onnx(float_path, out_path, calib, method=method, limit=limit,
+                             extra_meta={"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})})

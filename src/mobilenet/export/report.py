@@ -10,7 +10,7 @@ import numpy as np
 
 from mobilenet.export.bench import onnx_runner, time_calls
 from mobilenet.export.onnx import export_onnx, make_session
-from mobilenet.export.quantize import quantize_onnx
+from mobilenet.export.quantize import quantize_source
 from mobilenet.export.source import load_source
 
 
@@ -41,7 +41,7 @@ def deploy_report(checkpoint: str | Path, calib_batches: Iterable[dict[str, Any]
         if batch["images"] is not None and total < calib_images:
             arrays.append(batch["images"].numpy().astype(np.float32))
             total += len(arrays[-1])
-    quantize_onnx(float_path, int8_path, arrays, limit=calib_images)
+    quantize_source(source, int8_path, arrays, limit=calib_images)
     lines = []
     for label, path in (("onnx fp32", float_path), ("onnx int8", int8_path)):
         top1, count = _top1(path, val_batches)

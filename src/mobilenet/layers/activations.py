@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -26,3 +27,26 @@ def make_activation(name: str) -> nn.Module:
         return ACTIVATIONS[name]()
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; valid: {', '.join(ACTIVATIONS)}") from None
+
+
+class ShiftedReLU6(nn.Module):
+    """``relu6(x + 3)``: six times hard-sigmoid (V3 paper §5.2, eq. for h-swish), as Add + Clip."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x + 3.0, 0.0, 6.0)
+
+
+class ScaledHardSwish(nn.Module):
+    """``x * relu6(x + 3)``: six times hard-swish, with the 1/6 left to the next linear layer.
+
+    Written as Add, Clip and Mul, every step has an integer kernel in onnxruntime (the Clip folds
+    into the Add's output range); ``HardSwish`` has none and runs in float between Q/DQ pairs.
+    ``ramp`` is a module of its own so quantization-aware training can observe its output.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ramp = ShiftedReLU6()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.ramp(x)
