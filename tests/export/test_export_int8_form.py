@@ -16,7 +16,7 @@ from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import default_preprocessing
 from mobilenet.export.int8_form import check_int8_form, int8_form
 from mobilenet.export.pad import pad_block, pad_expansions
-from mobilenet.export.qat import QuantSim, quantized_outputs
+from mobilenet.export.qat import QuantSim, SplitHardSwish, quantized_outputs
 from mobilenet.export.quantize import quantize_source
 from mobilenet.export.source import Source
 from mobilenet.layers.activations import ScaledHardSwish
@@ -72,16 +72,20 @@ def test_se_gates_become_relu6_and_the_head_is_rescaled() -> None:
     assert isinstance(form.head_act, ScaledHardSwish) and isinstance(form.last_conv.act, ScaledHardSwish)
 
 
-def test_quant_sim_observes_the_ramp_of_each_scaled_hard_swish() -> None:
-    form = int8_form(perturbed("mobilenet_v3_small_050", resolution=64))
-    points = quantized_outputs(form)
-    ramps = [m.ramp for m in form.modules() if isinstance(m, ScaledHardSwish)]
-    assert ramps and all(any(p is ramp for p in points) for ramp in ramps)
-    assert not any(p is form.stem.conv for p in points)  # the stem conv runs in float
-    sim = QuantSim(form)
+def test_quant_sim_observes_each_hard_swish_gate_and_restores_the_activations() -> None:
+    model = fold_batch_norm(perturbed("mobilenet_v3_small_050", resolution=64))
+    sim = QuantSim(model)
+    split = [m for m in model.modules() if isinstance(m, SplitHardSwish)]
+    assert len(split) == 18 and isinstance(model.stem.act, nn.Hardswish)  # the float stem is not split
+    points = quantized_outputs(model)
+    assert all(any(p is s.gate for p in points) for s in split)
+    assert not any(p is model.stem.conv for p in points)
     sim.set(observe=True, quantize=True)
     with torch.no_grad():
-        assert torch.isfinite(form(torch.randn(2, 3, 64, 64))).all()
+        assert torch.isfinite(model(torch.randn(2, 3, 64, 64))).all()
+    baked = sim.bake()
+    assert not any(isinstance(m, SplitHardSwish) for m in baked.modules())
+    assert sum(isinstance(m, nn.Hardswish) for m in baked.modules()) == 19
 
 
 def test_quantized_v3_has_no_float_activation_islands(image_folder: Path, tmp_path: Path) -> None:

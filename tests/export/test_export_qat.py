@@ -27,7 +27,7 @@ def test_quant_sim_bakes_weights_onto_the_per_channel_int8_grid() -> None:
     baked = sim.bake()
     assert not hasattr(baked, "fake_quant")
     for module in baked.modules():
-        if isinstance(module, torch.nn.Conv2d):
+        if isinstance(module, torch.nn.Conv2d) and module is not baked.stem.conv:  # the stem stays float
             w = module.weight.detach().flatten(1)
             steps = w / (w.abs().amax(1, keepdim=True) / 127)
             assert torch.allclose(steps, steps.round(), atol=1e-3)  # integers: on the grid

@@ -6,7 +6,7 @@ pytorch/pytorch#114859). Here the BN-folded model is fine-tuned with fake quanti
 places onnxruntime's static QDQ quantizer quantizes: weights per output channel (symmetric int8)
 and activations per tensor (asymmetric uint8: the input, every conv unit, the SE pool/gate/product,
 residual sums and the head). Weights end on the int8 grid the exporter will use, so the QDQ model
-computes what the fine-tuning saw; activation ranges are then re-calibrated by ``quantize_onnx``.
+computes what the fine-tuning saw; activation ranges are then re-calibrated by ``quantize_source``.
 
 Fake quantization uses ``torch.fake_quantize_per_*_affine`` (straight-through gradients) and
 ``torch.nn.utils.parametrize``: no second model tree and no deprecated ``torch.ao`` eager API.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,10 @@ from mobilenet.blocks import InvertedResidual, SqueezeExcite
 from mobilenet.data.images import open_rgb
 from mobilenet.data.transforms import train_transform
 from mobilenet.export.accuracy import _targets_in_model_order
-from mobilenet.export.int8_form import check_int8_form, int8_form
+from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import Preprocessing, labelled_images, list_images, load_images
-from mobilenet.export.onnx import export_onnx
-from mobilenet.export.quantize import QuantizeReport, quantize_onnx
+from mobilenet.export.quantize import QuantizeReport, quantize_source
 from mobilenet.export.source import Source
-from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.layers.conv import ConvNormAct
 from mobilenet.models.mobilenet import MobileNet
 
@@ -76,44 +73,71 @@ class ActivationFakeQuant(nn.Module):
         return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
 
 
-def quantized_outputs(model: MobileNet) -> list[nn.Module]:
-    """The modules whose outputs onnxruntime's QDQ quantizer turns into uint8 tensors.
+class SplitHardSwish(nn.Module):
+    """``x * hardsigmoid(x)``: hard-swish with its gate as a module, so QAT can quantize the gate.
 
-    ``model`` is in the INT8 form (``int8_form``) or merely BN-folded. ReLU/ReLU6 fold into the
-    range of the conv before them; ``x * relu6(x + 3)`` quantizes the conv output, the ramp and the
-    product; a plain hard-swish runs between a Q/DQ pair, so its input is quantized too, except
-    after the stem conv, which stays in float.
+    The INT8 form (``int8_form``) computes ``x * relu6(x + 3)`` with the ramp as a uint8 tensor of
+    its own; per-tensor quantization is scale-equivariant, so quantizing ``hardsigmoid(x)`` here is
+    the same as quantizing that ramp. Training stays in the original parametrization: the INT8
+    form's 1/6 and 1/36 weight scales would change SGD's effective step sizes by the same factors.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+def _hard_swish_units(model: MobileNet) -> list[tuple[nn.Module, str]]:
+    """(parent, attribute) of every hard-swish after a quantized layer: all but the float stem's."""
+    units: list[tuple[nn.Module, str]] = [
+        (m, "act") for m in model.modules()
+        if isinstance(m, ConvNormAct) and m is not model.stem and isinstance(m.act, (nn.Hardswish, SplitHardSwish))]
+    if isinstance(model.head_act, (nn.Hardswish, SplitHardSwish)):
+        units.append((model, "head_act"))
+    return units
+
+
+def quantized_outputs(model: MobileNet) -> list[nn.Module]:
+    """The modules whose outputs the INT8 form's QDQ graph holds as uint8 tensors (``int8_form``).
+
+    ``model`` is BN-folded with ``SplitHardSwish`` activations (``QuantSim`` swaps them in).
+    ReLU/ReLU6 and the SE gate's ReLU6 fold into the range of the conv before them; a hard-swish
+    quantizes the conv output, the gate and the product. The stem conv stays in float.
     """
     points: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, ConvNormAct):
-            if isinstance(module.act, ScaledHardSwish):
-                points += [module.conv, module.act.ramp]
-            elif isinstance(module.act, (nn.Hardswish, nn.Hardsigmoid)) and module is not model.stem:
-                points.append(module.conv)
+            if isinstance(module.act, SplitHardSwish):
+                points += [module.conv, module.act.gate]
             points.append(module)
         elif isinstance(module, SqueezeExcite):
-            # a ReLU6 gate folds into the expand conv; a hard-sigmoid gate is a float op of its own
-            points += [module.pool, module.act] + ([] if isinstance(module.gate, nn.ReLU6) else [module.expand])
-            points += [module.gate, module]
+            points += [module.pool, module.act, module.gate, module]
         elif isinstance(module, InvertedResidual) and module.use_residual:
             points.append(module)
     points.append(model.pool)
     if not isinstance(model.head_conv, nn.Identity):
         points.append(model.head_conv)
-    if isinstance(model.head_act, ScaledHardSwish):
-        points.append(model.head_act.ramp)
+    if isinstance(model.head_act, SplitHardSwish):
+        points.append(model.head_act.gate)
     points += [model.head_act, model.classifier]
     return points
 
 
 class QuantSim:
-    """Fake quantization attached to a BN-folded MobileNet; ``bake`` removes it, weights on the int8 grid."""
+    """Fake quantization attached to a BN-folded MobileNet; ``bake`` removes it, weights on the int8 grid.
+
+    The stem conv's weights stay float, as the stem conv does in the exported model (``stem_conv``).
+    """
 
     def __init__(self, model: MobileNet) -> None:
         if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
             raise ValueError("fold batch norm first (mobilenet.export.fuse.fold_batch_norm)")
         self.model = model
+        for parent, name in _hard_swish_units(model):
+            setattr(parent, name, SplitHardSwish())
         self.observers: list[ActivationFakeQuant] = []
         self.handles = []
         entry = ActivationFakeQuant()
@@ -124,7 +148,9 @@ class QuantSim:
             self.handles.append(module.register_forward_hook(lambda _m, _i, out, q=observer: q(out)))
             self.observers.append(observer)
         model.add_module("fake_quant", nn.ModuleList(self.observers))
-        self.weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        stem = [m for m in model.stem.modules() if isinstance(m, nn.Conv2d)][:1]
+        self.weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+                         and not any(m is s for s in stem)]
         for module in self.weighted:
             parametrize.register_parametrization(module, "weight", WeightFakeQuant())
 
@@ -133,12 +159,14 @@ class QuantSim:
             observer.observe, observer.quantize = observe, quantize
 
     def bake(self) -> MobileNet:
-        """Weights replaced by their fake-quantized values; hooks and observers removed."""
+        """Weights replaced by their fake-quantized values; hooks, observers and split activations removed."""
         for module in self.weighted:
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         for handle in self.handles:
             handle.remove()
         del self.model.fake_quant
+        for parent, name in _hard_swish_units(self.model):
+            setattr(parent, name, nn.Hardswish())
         return self.model
 
 
@@ -209,8 +237,7 @@ def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_
     if epochs < 1:
         raise ValueError(f"qat epochs must be >= 1, got {epochs}")
     calib = list_images(calib_dir, "calibration folder")
-    model = int8_form(source.model)  # fine-tune the graph onnxruntime will run
-    check_int8_form(source.model, model, source.preprocessing["resolution"])
+    model = fold_batch_norm(source.model)
     sim = QuantSim(model)
     with torch.no_grad():  # initial ranges from the calibration images, as PTQ would pick them
         sim.set(observe=True, quantize=False)
@@ -220,9 +247,5 @@ def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_
     sim.set(observe=True, quantize=True)
     fine_tune(model, train_dir, source.preprocessing, source.class_names, epochs, lr=lr, log=log)
     tuned = Source(sim.bake(), f"{source.name}-qat", source.preprocessing, source.class_names)
-    with tempfile.TemporaryDirectory() as work:
-        float_path = Path(work) / "qat-float.onnx"
-        export_onnx(tuned, float_path, batch=batch)
-        report = quantize_onnx(float_path, out_path, calib_dir, method=method,
-                               extra_meta={"qat_epochs": epochs})
+    report = quantize_source(tuned, out_path, calib_dir, method=method, batch=batch, extra_meta={"qat_epochs": epochs})
     return QatReport(report, epochs)
