@@ -3,12 +3,13 @@
 For mobilenet_v2, mobilenet_v3_large and mobilenet_v3_small at 224:
   (a) our float ONNX vs torchvision's same model exported with torch.onnx.export, same onnxruntime
       session options: ours <= 1.05x its latency;
-  (b) our INT8 (static QDQ, per-channel) vs our float ONNX: >= 1.3x faster for V2 and V3-Large,
-      not slower for V3-Small;
+  (b) our INT8 (static QDQ, per-channel, from the INT8 form: ``mobilenet.export.int8_form``) vs our
+      float ONNX: >= 1.3x faster for V2 and V3-Large, not slower for V3-Small;
   (c) our PyTorch eager inference form (BN folded, channels-last) vs torchvision's eager model:
       <= 1.05x.
 Pairs are timed in alternating rounds (A, B, A, B, ...) so that load from other processes hits
-both sides alike. Run: ``.venv/bin/python bench/deploy.py [--rounds 30] [--calls 20] [--calib DIR]``.
+both sides alike. Run: ``.venv/bin/python bench/deploy.py [--rounds 30] [--calls 20] [--calib DIR] [--threads 2]``
+(the targets are for 2 threads; ``--threads 1`` shows how each runtime's kernels scale).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torchvision
 
@@ -34,7 +34,7 @@ from mobilenet.export.quantize import quantize_source
 from mobilenet.export.source import Source
 
 MODELS = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
-RESOLUTION, BATCH, THREADS = 224, 1, 2
+RESOLUTION, BATCH, THREADS = 224, 1, 2  # THREADS: the default of --threads
 CALIB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "classification" / "hymenoptera" / "train"
 # name -> (target ratio, "max" when ours / theirs must stay below it, "min" for a speed-up above it)
 TARGETS = {"a": (1.05, "max"), "b_v2": (1.3, "min"), "b_v3l": (1.3, "min"), "b_v3s": (1.0, "min"), "c": (1.05, "max")}
@@ -80,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20, help="timed calls per round")
     parser.add_argument("--calib", default=str(CALIB), help="calibration images for INT8")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--threads", type=int, default=THREADS, help="intra-op threads of every runtime")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="deploy-bench-"))
     rows = []
     for name in args.models.split(","):
@@ -94,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         export_torchvision(theirs, theirs_onnx)
         quantize_source(Source(ours, name, default_preprocessing(RESOLUTION)), ours_int8, args.calib, limit=64, batch=BATCH)
         run = {
-            "ours_onnx": onnx_runner(ours_onnx, BATCH, RESOLUTION, THREADS),
-            "tv_onnx": onnx_runner(theirs_onnx, BATCH, RESOLUTION, THREADS),
-            "ours_int8": onnx_runner(ours_int8, BATCH, RESOLUTION, THREADS),
+            "ours_onnx": onnx_runner(ours_onnx, BATCH, RESOLUTION, args.threads),
+            "tv_onnx": onnx_runner(theirs_onnx, BATCH, RESOLUTION, args.threads),
+            "ours_int8": onnx_runner(ours_int8, BATCH, RESOLUTION, args.threads),
             "ours_eager": torch_runner(ours, BATCH, RESOLUTION, channels_last=True),
             "ours_eager_nchw": torch_runner(ours, BATCH, RESOLUTION, channels_last=False),
             "tv_eager": torchvision_eager(theirs),
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "_b": key_b, "_seconds": time.perf_counter() - started,
         })
         print(f"measured {name} in {rows[-1]['_seconds']:.0f}s", file=sys.stderr, flush=True)
-    print_table(rows)
+    print_table(rows, args.threads)
     return 0
 
 
@@ -126,10 +127,10 @@ def verdict(value: float, key: str) -> str:
     return f"{value:.3f} {'ok' if ok else 'MISS'} ({'<=' if kind == 'max' else '>='}{target})"
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(rows: list[dict[str, Any]], threads: int) -> None:
     header = ("model", "onnx ours ms", "onnx tv ms", "(a) ours/tv", "int8 ms", "(b) float/int8",
               "eager ours ms", "eager tv ms", "(c) ours/tv", "(c) nchw ours/tv")
-    print(f"batch {BATCH}, {THREADS} threads, {RESOLUTION}x{RESOLUTION}; onnxruntime, torch {torch.__version__}, "
+    print(f"batch {BATCH}, {threads} threads, {RESOLUTION}x{RESOLUTION}; onnxruntime, torch {torch.__version__}, "
           f"torchvision {torchvision.__version__}; medians of interleaved rounds")
     print(" | ".join(header))
     for row in rows:
