@@ -11,7 +11,8 @@ from mobilenet.models.registry import MODELS
 
 ALL = list_models()
 FAMILIES = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
-            "mobilenet_v3_large_minimal", "mobilenet_v3_small_minimal"]
+            "mobilenet_v3_large_minimal", "mobilenet_v3_small_minimal", "mobilenet_v4_conv_small",
+            "mobilenet_v4_conv_medium"]
 
 
 def test_registry_lists_every_family_and_filters() -> None:
@@ -48,7 +49,8 @@ def test_any_width_works_and_cost_matches_the_real_modules(name: str, width: flo
 @pytest.mark.parametrize("name", ALL)
 def test_profile_matches_a_hook_counter_at_the_nominal_resolution(name: str) -> None:
     model = create_model(name)
-    counted, hooked = profile(model), count_by_hooks(model, (1, 3, 224, 224))
+    size = model.resolution  # 224, or 256/384 for V4-Conv-M/L
+    counted, hooked = profile(model), count_by_hooks(model, (1, 3, size, size))
     assert (counted.macs, counted.params, counted.params_with_bn) == (
         hooked["macs"], hooked["params"], hooked["params_with_bn"])
 

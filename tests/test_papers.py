@@ -13,7 +13,7 @@ import pytest
 
 from mobilenet import create_model, profile
 from mobilenet.cost import conv_cost
-from mobilenet.cost.published import PUBLISHED
+from mobilenet.cost.published import MACS_PRINTED_TO, PUBLISHED
 
 
 def decimals(figure: float) -> int:
@@ -21,9 +21,10 @@ def decimals(figure: float) -> int:
     return len(text.split(".")[1]) if "." in text else 0
 
 
-def close(ours_m: float, published: float, relative: float) -> bool:
-    """Within ``relative`` of the figure, or within half a unit of its last printed digit."""
-    half_unit = 0.5 * 10 ** -decimals(published)
+def close(ours_m: float, published: float, relative: float, printed_to: float = 0.0) -> bool:
+    """Within ``relative`` of the figure, or within half a unit of its last printed digit
+    (``printed_to``: that unit when the table prints in a coarser unit, e.g. V4's 0.1G)."""
+    half_unit = 0.5 * max(10 ** -decimals(published), printed_to)
     return abs(ours_m - published) <= max(relative * published, half_unit)
 
 
@@ -47,6 +48,10 @@ KNOWN_MISMATCHES = {
     ("mobilenet_v3_small_minimal", 224): "tf-slim's V3-Small figures come from the paper's first version "
     "(Small 1.0: 66M there, 56M in the final Table 9); minimal prints 65M, the final spec gives 52.3M "
     "(its 2.0M params match)",
+    ("mobilenet_v4_conv_medium", 256): "we build timm's conv_medium, whose weights exist: 1.08G / 9.65M "
+    "(9.72M with BN, as timm's model card says) against the paper's 1.0G / 9.2M",
+    ("mobilenet_v4_conv_large", 384): "we build timm's conv_large, whose weights exist: 6.38G / 32.4M "
+    "(32.59M with BN, as timm's model card says) against the paper's 5.9G / 31M",
 }
 
 
@@ -64,7 +69,8 @@ def published_cases() -> list[object]:
 @pytest.mark.parametrize(("name", "resolution", "macs", "params", "source"), published_cases())
 def test_published_macs_and_params(name: str, resolution: int, macs: float, params: float, source: str) -> None:
     ours_macs, ours_params = cost_m(name, resolution)
-    assert close(ours_macs, macs, 0.01), f"{source}: {ours_macs:.2f}M MACs vs published {macs}M"
+    assert close(ours_macs, macs, 0.01, MACS_PRINTED_TO.get((name, resolution), 0.0)), \
+        f"{source}: {ours_macs:.2f}M MACs vs published {macs}M"
     assert close(ours_params, params, 0.02), f"{source}: {ours_params:.3f}M params vs published {params}M"
 
 

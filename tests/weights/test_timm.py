@@ -19,6 +19,9 @@ PEERS = (
     ("tf_mobilenetv3_large_075", "mobilenet_v3_large_075", {"padding": "tf_same"}, ".safetensors"),
     ("tf_mobilenetv3_small_minimal_100", "mobilenet_v3_small_minimal", {"padding": "tf_same"}, ".pth"),
     ("mobilenetv3_small_050", "mobilenet_v3_small_050", {"bn_eps": 1e-5, "fixed_stem": True}, ".pth"),
+    ("mobilenetv4_conv_small", "mobilenet_v4_conv_small", {}, ".safetensors"),
+    ("mobilenetv4_conv_small_050", "mobilenet_v4_conv_small_050", {}, ".pth"),
+    ("mobilenetv4_conv_medium", "mobilenet_v4_conv_medium", {}, ".pth"),
 )
 
 

@@ -3,5 +3,6 @@
 from mobilenet.blocks.inverted_residual import InvertedResidual
 from mobilenet.blocks.separable import DepthwiseSeparable
 from mobilenet.blocks.squeeze_excite import SqueezeExcite
+from mobilenet.blocks.universal import FusedBottleneck, UniversalBottleneck
 
-__all__ = ["DepthwiseSeparable", "InvertedResidual", "SqueezeExcite"]
+__all__ = ["DepthwiseSeparable", "FusedBottleneck", "InvertedResidual", "SqueezeExcite", "UniversalBottleneck"]

@@ -96,10 +96,11 @@ class _Counter:
                                    weights * out_h * out_w))
         return out_shape
 
-    def fc(self, name: str, in_features: int, out_features: int, kind: str = "fc") -> None:
+    def fc(self, name: str, in_features: int, out_features: int, kind: str = "fc", bn: bool = False) -> None:
+        """A fully connected layer; with ``bn`` it has BN instead of a bias (V4's head)."""
         weights = in_features * out_features
         self.rows.append(LayerCost(name, kind, (in_features, 1, 1), (out_features, 1, 1),
-                                   weights + out_features, 0, weights))
+                                   weights + (0 if bn else out_features), 2 * out_features if bn else 0, weights))
 
     def layer(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
         k, s, d = layer.kernel, layer.stride, layer.dilation
@@ -110,6 +111,11 @@ class _Counter:
                 return self.conv(f"{name}", shape, layer.out_channels, k, s, d, kind=f"conv {k}x{k}")
             shape = self.conv(f"{name}.depthwise.conv", shape, shape[0], k, s, d, groups=shape[0])
             return self.conv(f"{name}.pointwise.conv", shape, layer.out_channels, 1)
+        if layer.kind == "universal":
+            return self.universal(name, layer, shape)
+        if layer.kind == "fused":
+            shape = self.conv(f"{name}.expand.conv", shape, layer.expanded_channels, k, s, d)
+            return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
         if layer.expanded_channels != layer.in_channels:
             shape = self.conv(f"{name}.expand.conv", shape, layer.expanded_channels, 1)
         groups = 1 if self.as_standard_conv else shape[0]
@@ -117,6 +123,20 @@ class _Counter:
         if layer.se_channels:
             self.fc(f"{name}.se.reduce", shape[0], layer.se_channels, kind="se fc")
             self.fc(f"{name}.se.expand", layer.se_channels, shape[0], kind="se fc")
+        return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
+
+
+    def universal(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
+        """V4's UIB: optional start dw, expand, optional middle dw (which takes the stride), project."""
+        s, d = layer.stride, layer.dilation
+        if layer.start_kernel:
+            groups = 1 if self.as_standard_conv else shape[0]
+            shape = self.conv(f"{name}.start.conv", shape, shape[0], layer.start_kernel, 1 if layer.kernel else s, d,
+                              groups=groups)
+        shape = self.conv(f"{name}.expand.conv", shape, layer.expanded_channels, 1)
+        if layer.kernel:
+            groups = 1 if self.as_standard_conv else shape[0]
+            shape = self.conv(f"{name}.middle.conv", shape, shape[0], layer.kernel, s, d, groups=groups)
         return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
 
 
@@ -141,7 +161,7 @@ def profile(model: MobileNet, resolution: int | tuple[int, int] | None = None,
         shape = counter.layer("last_conv", plan.last_conv, shape)
     features = shape[0]
     if plan.head_channels:
-        counter.fc("head_conv", features, plan.head_channels)
+        counter.fc("head_conv", features, plan.head_channels, bn=plan.spec.head_norm)
         features = plan.head_channels
     if model.num_classes:
         counter.fc("classifier", features, model.num_classes)

@@ -46,4 +46,15 @@ PUBLISHED: dict[tuple[str, int], tuple[float, float, str]] = {
     ("mobilenet_v3_small", 96): (12, 2.5, "V3 Table 9"),
     ("mobilenet_v3_large_minimal", 224): (209, 3.9, "tf-slim V3 README"),
     ("mobilenet_v3_small_minimal", 224): (65, 2.0, "tf-slim V3 README"),
+    # V4 paper's ImageNet table (read in two secondary copies, papers.md §4.1); MACs printed in G.
+    ("mobilenet_v4_conv_small", 224): (200, 3.8, "V4 ImageNet table"),
+    ("mobilenet_v4_conv_medium", 256): (1000, 9.2, "V4 ImageNet table"),
+    ("mobilenet_v4_conv_large", 384): (5900, 31, "V4 ImageNet table"),
+}
+
+# Figures printed coarser than their digits say: the V4 table gives MACs in G to one decimal.
+MACS_PRINTED_TO: dict[tuple[str, int], float] = {
+    ("mobilenet_v4_conv_small", 224): 100.0,
+    ("mobilenet_v4_conv_medium", 256): 100.0,
+    ("mobilenet_v4_conv_large", 384): 100.0,
 }

@@ -52,6 +52,19 @@ class RunLog:
             self.writer.close()
 
 
+def load_plotting() -> None:
+    """Import matplotlib (Agg) now, before training starts.
+
+    Imported lazily at the first epoch's plots, a Ctrl-C landing inside matplotlib's import is
+    turned into a ``RuntimeError`` by Python's class creation, and the run would die with a
+    traceback instead of saving ``last.pt``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
 def plot_curves(rows: Sequence[dict[str, float]], path: Path) -> None:
     import matplotlib
 

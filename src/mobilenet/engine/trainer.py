@@ -32,7 +32,7 @@ from mobilenet.engine.config import TrainConfig, save_config
 from mobilenet.engine.distributed import DistContext, all_reduce_mean, cleanup, convert_sync_batchnorm, setup
 from mobilenet.engine.evaluate import EvalResult, evaluate
 from mobilenet.engine.optim import build_optimizer, build_scheduler
-from mobilenet.engine.report import RunLog, plot_confusion, plot_curves
+from mobilenet.engine.report import RunLog, load_plotting, plot_confusion, plot_curves
 
 # Settings a resumed run may change; all others come from the checkpoint so the run stays exact.
 RESUME_OVERRIDABLE = ("epochs", "progress", "workers", "device", "save_every_steps")
@@ -301,6 +301,7 @@ class Trainer:
         last: EvalResult | None = None
         interrupted = False
         if self.ctx.is_main:
+            load_plotting()
             print(f"run folder: {self.run_dir}  ({len(self.train_base)} train / {len(self.val_base)} val images, "
                   f"{len(self.class_names)} classes, {self.ctx.world_size} process(es), {self.ctx.device})",
                   flush=True)

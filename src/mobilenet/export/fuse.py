@@ -14,18 +14,23 @@ from typing import Iterable
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from mobilenet.layers.conv import ConvNormAct
 
 
 def fold_batch_norm(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in eval mode with every ``ConvNormAct``'s BN folded into its conv."""
+    """A copy of ``model`` in eval mode with every ``ConvNormAct``'s BN folded into its conv
+    (and V4's head BN into the head's linear layer)."""
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
         if isinstance(module, ConvNormAct) and isinstance(module.bn, nn.BatchNorm2d):
             module.conv = fuse_conv_bn_eval(module.conv, module.bn)
             module.bn = nn.Identity()
+    head_conv, head_norm = getattr(folded, "head_conv", None), getattr(folded, "head_norm", None)
+    if isinstance(head_conv, nn.Linear) and isinstance(head_norm, nn.BatchNorm1d):
+        folded.head_conv = fuse_linear_bn_eval(head_conv, head_norm)
+        folded.head_norm = nn.Identity()
     return folded
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mobilenet.specs.resolve import Plan
+from mobilenet.specs.resolve import LayerPlan, Plan
 
 FeatureLocation = Literal["block", "expansion"]
 FEATURE_LOCATIONS: tuple[str, ...] = ("block", "expansion")
@@ -51,8 +51,20 @@ def feature_taps(plan: Plan, nominal: Plan, location: FeatureLocation = "block")
             taps.append(FeatureInfo(name, "block", actual.reduction, actual.out_channels))
         elif location == "expansion" and leaves_level:
             next_name, _, next_actual = layers[k + 1]
-            if next_actual.kind != "bottleneck":
+            if _expands_before_stride(next_actual):
+                taps.append(FeatureInfo(next_name, "expansion", next_actual.input_reduction,
+                                        next_actual.expanded_channels))
+            elif any(_expands_before_stride(layer) for _, _, layer in layers):
+                # e.g. V4's FusedIB strides in its expansion conv: tap this level's last output instead
+                taps.append(FeatureInfo(name, "block", actual.reduction, actual.out_channels))
+            else:
                 raise ValueError(f"{plan.spec.name} has no expansion layers; use location='block'")
-            taps.append(FeatureInfo(next_name, "expansion", next_actual.input_reduction,
-                                    next_actual.expanded_channels))
     return taps
+
+
+def _expands_before_stride(layer: LayerPlan) -> bool:
+    """Whether the layer has a 1x1 expansion working at its input resolution (V2/V3 block, V4 UIB)."""
+    if layer.kind == "bottleneck":
+        return True
+    # a universal block strides in its middle dw when it has one, else in its start dw (before the expansion)
+    return layer.kind == "universal" and (layer.kernel > 0 or layer.stride == 1)

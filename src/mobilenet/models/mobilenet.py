@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobilenet.blocks import DepthwiseSeparable, InvertedResidual
+from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, UniversalBottleneck
 from mobilenet.layers.activations import make_activation
 from mobilenet.layers.conv import PADDING_MODES, ConvNormAct, PaddingMode
 from mobilenet.models.features import FeatureInfo, FeatureLocation, feature_taps
@@ -25,13 +25,20 @@ def build_layer(layer: LayerPlan, **conv_options: Any) -> nn.Module:
     if layer.kind == "separable":
         return DepthwiseSeparable(layer.in_channels, layer.out_channels, layer.kernel, layer.stride,
                                   layer.dilation, layer.act, **conv_options)
+    if layer.kind == "universal":
+        return UniversalBottleneck(layer.in_channels, layer.expanded_channels, layer.out_channels,
+                                   layer.start_kernel, layer.kernel, layer.stride, layer.dilation, layer.act,
+                                   **conv_options)
+    if layer.kind == "fused":
+        return FusedBottleneck(layer.in_channels, layer.expanded_channels, layer.out_channels, layer.kernel,
+                               layer.stride, layer.dilation, layer.act, **conv_options)
     return InvertedResidual(layer.in_channels, layer.expanded_channels, layer.out_channels,
                             layer.kernel, layer.stride, layer.dilation, layer.se_channels, layer.act,
                             **conv_options)
 
 
 class MobileNet(nn.Module):
-    """A MobileNet (V1, V2, V3) built from a spec.
+    """A MobileNet (V1, V2, V3, V4-Conv) built from a spec.
 
     Args:
         spec: the architecture at width 1.0 (``mobilenet.specs``).
@@ -88,7 +95,13 @@ class MobileNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         # V3 §5.1: the last 1x1 conv works after pooling, without BN (a Linear on pooled features).
         self.head_conv: nn.Module = (
-            nn.Linear(plan.feature_channels, plan.head_channels) if plan.head_channels else nn.Identity()
+            nn.Linear(plan.feature_channels, plan.head_channels, bias=not spec.head_norm)
+            if plan.head_channels else nn.Identity()
+        )
+        # V4: the head conv is followed by BN (timm's ``norm_head``); V3's is not.
+        self.head_norm: nn.Module = (
+            nn.BatchNorm1d(plan.head_channels, eps=self.bn_eps, momentum=self.bn_momentum)
+            if plan.head_channels and spec.head_norm else nn.Identity()
         )
         self.head_act = make_activation(spec.head_act) if plan.head_channels else nn.Identity()
         self.dropout = nn.Dropout(dropout)
@@ -116,7 +129,8 @@ class MobileNet(nn.Module):
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Linear):
                 nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def _check_size(self, size: int, what: str) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < self.min_input_size:
@@ -143,7 +157,7 @@ class MobileNet(nn.Module):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global pool, the V3 head conv, dropout and the classifier."""
         x = torch.flatten(self.pool(x), 1)
-        x = self.dropout(self.head_act(self.head_conv(x)))
+        x = self.dropout(self.head_act(self.head_norm(self.head_conv(x))))
         return x if pre_logits else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +177,8 @@ class MobileNet(nn.Module):
             outputs[wanted["stem", "block"]] = x
         for i, block in enumerate(self.blocks):
             name = f"blocks.{i}"
-            if (name, "expansion") in wanted and isinstance(block, InvertedResidual):
+            if (name, "expansion") in wanted and isinstance(block, (InvertedResidual, UniversalBottleneck,
+                                                                    FusedBottleneck)):
                 x, expanded = block.forward_with_expansion(x)
                 outputs[wanted[name, "expansion"]] = expanded
             else:

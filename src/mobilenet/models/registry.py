@@ -16,6 +16,9 @@ from mobilenet.specs import (
     MOBILENET_V2,
     MOBILENET_V3_LARGE,
     MOBILENET_V3_SMALL,
+    MOBILENET_V4_CONV_LARGE,
+    MOBILENET_V4_CONV_MEDIUM,
+    MOBILENET_V4_CONV_SMALL,
     MobileNetSpec,
     minimalistic,
     fixed_stem,
@@ -66,6 +69,9 @@ _register_family("mobilenet_v3_large", MOBILENET_V3_LARGE, (1.25, 1.0, 0.75, 0.5
 _register_family("mobilenet_v3_small", MOBILENET_V3_SMALL, (1.25, 1.0, 0.75, 0.5, 0.35))
 _register_family("mobilenet_v3_large_minimal", minimalistic(MOBILENET_V3_LARGE), (1.0, 0.75))
 _register_family("mobilenet_v3_small_minimal", minimalistic(MOBILENET_V3_SMALL), (1.0, 0.75))
+_register_family("mobilenet_v4_conv_small", MOBILENET_V4_CONV_SMALL, (1.0, 0.5))
+_register_family("mobilenet_v4_conv_medium", MOBILENET_V4_CONV_MEDIUM, (1.0,))
+_register_family("mobilenet_v4_conv_large", MOBILENET_V4_CONV_LARGE, (1.0,))
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -10,15 +10,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mobilenet.layers.rounding import make_divisible, truncate_channels
-from mobilenet.specs.rows import Bottleneck, Conv, MobileNetSpec, Separable, WideLayerRule
+from mobilenet.specs.rows import (Bottleneck, Conv, FusedBottleneck, MobileNetSpec, Separable, UniversalBottleneck,
+                                  WideLayerRule)
 
-LayerKind = Literal["conv", "separable", "bottleneck"]
+LayerKind = Literal["conv", "separable", "bottleneck", "universal", "fused"]
+EXPANDING_KINDS = ("bottleneck", "universal", "fused")  # layers with an expansion to tap (V3 §6.3)
 OUTPUT_STRIDES = (8, 16, 32)
 
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """One built layer: a stem/last conv, a separable pair or a bottleneck."""
+    """One built layer: a conv, a separable pair or a bottleneck (V2/V3 inverted, V4 universal or fused).
+
+    ``kernel`` is the depthwise kernel (a universal bottleneck's middle one, 0 when absent) or the
+    conv's; ``start_kernel`` is a universal bottleneck's start depthwise kernel (0: absent).
+    """
 
     kind: LayerKind
     row: int
@@ -35,6 +41,7 @@ class LayerPlan:
     """Output stride of this layer's output (input size / output size)."""
     expanded_channels: int = 0
     se_channels: int = 0
+    start_kernel: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,16 @@ def resolve(
             if isinstance(row, Separable):
                 blocks.append(LayerPlan("separable", index, in_ch, out, row.kernel, s, d, row.act, in_red,
                                         red))
+            elif isinstance(row, Conv):
+                blocks.append(LayerPlan("conv", index, in_ch, out, row.kernel, s, d, row.act, in_red, red))
+            elif isinstance(row, UniversalBottleneck):
+                expanded = make_divisible(in_ch * row.expansion, spec.divisor)
+                blocks.append(LayerPlan("universal", index, in_ch, out, row.middle_kernel, s, d, row.act,
+                                        in_red, red, expanded_channels=expanded, start_kernel=row.start_kernel))
+            elif isinstance(row, FusedBottleneck):
+                expanded = make_divisible(in_ch * row.expansion, spec.divisor)
+                blocks.append(LayerPlan("fused", index, in_ch, out, row.kernel, s, d, row.act, in_red, red,
+                                        expanded_channels=expanded))
             else:
                 expanded = _expanded_channels(spec, row, in_ch, paper_in, width_mult)
                 se = make_divisible(expanded * spec.se_ratio, spec.divisor) if row.se else 0

@@ -12,12 +12,13 @@ WideLayerRule = Literal["scaled", "keep_below_1", "fixed"]
 
 @dataclass(frozen=True)
 class Conv:
-    """A plain conv + BN + activation row (the stem, the last 1x1 conv before pooling)."""
+    """A plain conv + BN + activation row (the stem, the last 1x1 conv, V4-Conv-S's early layers)."""
 
     out: int
     kernel: int = 3
     stride: int = 1
     act: str = "relu6"
+    repeats: int = 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,43 @@ class Bottleneck:
             raise ValueError("a Bottleneck row needs exactly one of `expansion` and `expanded`")
 
 
-Row = Union[Separable, Bottleneck]
+@dataclass(frozen=True)
+class UniversalBottleneck:
+    """A V4 Universal Inverted Bottleneck row (V4 paper §3.2): (start dw, middle dw, s, c, e).
+
+    ``start_kernel``/``middle_kernel`` of 0 mean that depthwise conv is absent, giving the four
+    variants: IB (middle only, V2's block), ConvNext-like (start only), ExtraDW (both) and FFN
+    (neither). The stride goes to the middle dw when there is one, else to the start dw. The
+    expansion is a factor of the input channels, rounded with ``make_divisible``.
+    """
+
+    out: int
+    start_kernel: int = 0
+    middle_kernel: int = 3
+    stride: int = 1
+    expansion: float = 4.0
+    act: str = "relu"
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stride > 1 and not (self.start_kernel or self.middle_kernel):
+            raise ValueError("a strided UniversalBottleneck needs a start or middle depthwise conv")
+
+
+@dataclass(frozen=True)
+class FusedBottleneck:
+    """V4's FusedIB (V4 paper §3.2; EfficientNet-EdgeTPU's fused block): a full k x k expansion
+    conv with the stride, then a linear 1x1 projection."""
+
+    out: int
+    kernel: int = 3
+    stride: int = 1
+    expansion: float = 4.0
+    act: str = "relu"
+    repeats: int = 1
+
+
+Row = Union[Separable, Bottleneck, Conv, UniversalBottleneck, FusedBottleneck]
 
 
 @dataclass(frozen=True)
@@ -73,6 +110,8 @@ class MobileNetSpec:
     head_channels: int | None = None
     """V3 §5.1: the 1x1 conv without BN moved after pooling (1280/1024); None: linear classifier."""
     head_act: str = "hswish"
+    head_norm: bool = False
+    """V4: the head conv has BN (and no bias); V3's has neither ("NBN")."""
     channel_rule: ChannelRule = "divisible"
     divisor: int = 8
     min_channels: int = 8

@@ -14,7 +14,8 @@ from typing import Callable, Literal, Mapping
 import torch
 from torch import nn
 
-UnitKind = Literal["conv", "dwconv", "conv_bias", "bn", "linear", "conv_as_linear"]
+UnitKind = Literal["conv", "dwconv", "conv_bias", "bn", "linear", "linear_no_bias", "conv_as_linear",
+                   "conv_as_linear_no_bias"]
 Layout = Literal["torch", "keras"]
 
 # The tensors of each kind of layer, by our parameter name and the source's, per layout.
@@ -25,7 +26,9 @@ _TORCH_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "bn": (("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
            ("running_var", "running_var")),
     "linear": (("weight", "weight"), ("bias", "bias")),
+    "linear_no_bias": (("weight", "weight"),),
     "conv_as_linear": (("weight", "weight"), ("bias", "bias")),
+    "conv_as_linear_no_bias": (("weight", "weight"),),  # V4's head: BN follows instead of a bias
 }
 _KERAS_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "conv": (("weight", "kernel"),),
@@ -34,7 +37,9 @@ _KERAS_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "bn": (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
            ("running_var", "moving_variance")),
     "linear": (("weight", "kernel"), ("bias", "bias")),
+    "linear_no_bias": (("weight", "kernel"),),
     "conv_as_linear": (("weight", "kernel"), ("bias", "bias")),
+    "conv_as_linear_no_bias": (("weight", "kernel"),),
 }
 
 
@@ -64,9 +69,10 @@ def _keras_dense(tensor: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _TRANSFORMS: dict[Layout, dict[str, Transform]] = {
     "torch": {"conv": _identity, "dwconv": _identity, "conv_bias": _identity, "bn": _identity, "linear": _identity,
-              "conv_as_linear": _squeeze_1x1},
+              "linear_no_bias": _identity, "conv_as_linear": _squeeze_1x1, "conv_as_linear_no_bias": _squeeze_1x1},
     "keras": {"conv": _keras_kernel, "dwconv": _keras_depthwise, "conv_bias": _keras_kernel, "bn": _identity,
-              "linear": _keras_dense, "conv_as_linear": _keras_dense},
+              "linear": _keras_dense, "linear_no_bias": _keras_dense, "conv_as_linear": _keras_dense,
+              "conv_as_linear_no_bias": _keras_dense},
 }
 
 
@@ -160,10 +166,10 @@ def our_units(model: nn.Module) -> list[Unit]:
     """The identity map for a model of ours: each module is its own source (our own format)."""
     units: list[Unit] = []
     for name, module in model.named_modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
             units.append(Unit(name, name, "bn"))
         elif isinstance(module, nn.Conv2d):
             units.append(Unit(name, name, "conv_bias" if module.bias is not None else "conv"))
         elif isinstance(module, nn.Linear):
-            units.append(Unit(name, name, "linear"))
+            units.append(Unit(name, name, "linear" if module.bias is not None else "linear_no_bias"))
     return units

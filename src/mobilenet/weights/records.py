@@ -186,6 +186,21 @@ for _tag, _model, _options, _file, _pre in (
                                     std=SIGNED_UNIT if _mean == SIGNED_UNIT else IMAGENET_STD),
     ))
 
+# timm's MobileNetV4 conv weights (HF hub; the official TF weights are unreleased), each at the
+# resolution and crop of its pretrained_cfg.
+for _tag, _model, _resolution, _crop, _mean in (
+    ("mobilenetv4_conv_small.e2400_r224_in1k", "mobilenet_v4_conv_small", 224, 0.875, IMAGENET_MEAN),
+    ("mobilenetv4_conv_small_050.e3000_r224_in1k", "mobilenet_v4_conv_small_050", 224, 0.875, SIGNED_UNIT),
+    ("mobilenetv4_conv_medium.e500_r256_in1k", "mobilenet_v4_conv_medium", 256, 0.95, IMAGENET_MEAN),
+    ("mobilenetv4_conv_large.e600_r384_in1k", "mobilenet_v4_conv_large", 384, 0.95, IMAGENET_MEAN),
+):
+    register(WeightsRecord(
+        name=f"timm/{_tag}", model=_model, options={}, source="timm", url=_TIMM_HF.format(_tag),
+        filename=f"{_tag}.safetensors", sha256=None, checksum=None, licence="Apache-2.0",
+        preprocessing=Preprocessing(_resolution, _crop, interpolation="bicubic", mean=_mean,
+                                    std=SIGNED_UNIT if _mean == SIGNED_UNIT else IMAGENET_STD),
+    ))
+
 # --- Keras Applications (Apache-2.0), ported from TF-slim ------------------------------------------
 # Inputs scaled to [-1, 1]; images resized to the square input size (as Keras' examples do). V1 pads
 # its strided depthwise convs by a fixed (0, 1) ("keras_v1" padding), V2/V3 like TF "SAME"; batch

@@ -1,11 +1,13 @@
-"""timm's ``mobilenetv1_*``, ``mobilenetv2_*``, ``mobilenetv3_*`` and ``tf_mobilenetv3_*`` files.
+"""timm's ``mobilenetv1_*``, ``mobilenetv2_*``, ``mobilenetv3_*``, ``tf_mobilenetv3_*`` and ``mobilenetv4_conv_*`` files.
 
 timm groups blocks into stages (``blocks.{stage}.{index}``); the stages differ from the papers'
 rows, so our i-th block is timm's i-th block in (stage, index) order, read from the file. Block
 types: depthwise separable (``conv_dw``, ``bn1``, [``se``], ``conv_pw``, ``bn2``), inverted
 residual (``conv_pw``, ``bn1``, ``conv_dw``, ``bn2``, [``se``], ``conv_pwl``, ``bn3``), and V3's
 final ``ConvBnAct`` (``conv``, ``bn1``). V2 keeps the last conv as ``conv_head``/``bn2``; V3's
-``conv_head`` is the 1x1 conv after pooling (our ``head_conv``).
+``conv_head`` is the 1x1 conv after pooling (our ``head_conv``). V4: ``ConvBnAct`` rows (``conv``,
+``bn1``), FusedIB (``conv_exp``, ``bn1``, ``conv_pwl``, ``bn2``), UIB (``dw_start``, ``pw_exp``, ``dw_mid``,
+``pw_proj``, each a ``conv`` + ``bn``), and a head conv without bias followed by ``norm_head``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from mobilenet.blocks import DepthwiseSeparable, InvertedResidual
+from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, UniversalBottleneck
+from mobilenet.layers.conv import ConvNormAct
 from mobilenet.weights.mapping import Unit, conv_bn, load_mapped
 
 MARKER = "conv_stem.weight"
@@ -38,6 +41,21 @@ def _block_units(target: str, base: str, block: nn.Module, keys: set[str]) -> li
     if isinstance(block, DepthwiseSeparable):
         return (conv_bn(f"{target}.depthwise", f"{base}.conv_dw", f"{base}.bn1", depthwise=True)
                 + conv_bn(f"{target}.pointwise", f"{base}.conv_pw", f"{base}.bn2"))
+    if isinstance(block, ConvNormAct):
+        return conv_bn(target, f"{base}.conv", f"{base}.bn1")
+    if isinstance(block, FusedBottleneck):
+        return conv_bn(f"{target}.expand", f"{base}.conv_exp", f"{base}.bn1") + conv_bn(
+            f"{target}.project", f"{base}.conv_pwl", f"{base}.bn2")
+    if isinstance(block, UniversalBottleneck):
+        units = []
+        for ours, theirs, present in (("start", "dw_start", not isinstance(block.start, nn.Identity)),
+                                      ("expand", "pw_exp", True),
+                                      ("middle", "dw_mid", not isinstance(block.middle, nn.Identity)),
+                                      ("project", "pw_proj", True)):
+            if present:
+                units += conv_bn(f"{target}.{ours}", f"{base}.{theirs}.conv", f"{base}.{theirs}.bn",
+                                 depthwise=theirs.startswith("dw"))
+        return units
     assert isinstance(block, InvertedResidual)
     has_se = not isinstance(block.se, nn.Identity)
     if f"{base}.conv_pwl.weight" not in keys:  # timm's separable block = our block without expand
@@ -68,7 +86,10 @@ def key_map(model: nn.Module, keys: list[str]) -> list[Unit]:
     elif has_last:             # V2: conv_head + bn2
         units += conv_bn("last_conv", "conv_head", "bn2")
     if not isinstance(model.head_conv, nn.Identity):
-        units.append(Unit("head_conv", "conv_head", "conv_as_linear"))
+        biased = model.head_conv.bias is not None
+        units.append(Unit("head_conv", "conv_head", "conv_as_linear" if biased else "conv_as_linear_no_bias"))
+    if not isinstance(model.head_norm, nn.Identity):  # V4
+        units.append(Unit("head_norm", "norm_head", "bn"))
     units.append(Unit("classifier", "classifier", "linear"))
     return units
 
