@@ -12,11 +12,9 @@ import collections
 import contextlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import onnx
@@ -27,6 +25,7 @@ import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import at_resolution, described, list_images, load_images
 from mobilenet.export.source import Source
+from mobilenet.files import atomic_path
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 14  # first opset with HardSwish
@@ -36,21 +35,6 @@ EXPORTERS = ("dynamo", "torchscript")
 
 class ExportCheckError(ValueError):
     """The exported file does not reproduce the PyTorch model; nothing is written."""
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; moved onto ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
