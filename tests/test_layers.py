@@ -54,8 +54,8 @@ def test_tf_same_differs_from_symmetric_for_stride_two() -> None:
 def test_hard_activations_are_single_modules() -> None:
     assert isinstance(make_activation("hswish"), nn.Hardswish)
     assert isinstance(make_activation("hsigmoid"), nn.Hardsigmoid)
-    with pytest.raises(ValueError, match="unknown activation 'gelu'; valid: relu"):
-        make_activation("gelu")
+    with pytest.raises(ValueError, match="unknown activation 'swish'; valid: relu"):
+        make_activation("swish")
 
 
 def test_squeeze_excite_gates_each_channel_by_its_mean() -> None:

@@ -52,6 +52,10 @@ KNOWN_MISMATCHES = {
     "(9.72M with BN, as timm's model card says) against the paper's 1.0G / 9.2M",
     ("mobilenet_v4_conv_large", 384): "we build timm's conv_large, whose weights exist: 6.38G / 32.4M "
     "(32.59M with BN, as timm's model card says) against the paper's 5.9G / 31M",
+    ("mobilenet_v4_hybrid_medium", 256): "we build timm's hybrid_medium, whose weights exist: 1.27G / 11.0M "
+    "(11.07M with BN, as timm's model card says) against the paper's 1.2G / 10.5M",
+    ("mobilenet_v4_hybrid_large", 384): "we build timm's hybrid_large, whose weights exist: 7.71G / 37.6M "
+    "(37.76M with BN, as timm's model card says) against the paper's 7.2G / 35.9M",
 }
 
 

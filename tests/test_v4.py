@@ -7,11 +7,12 @@ import torch
 from torch import nn
 
 from mobilenet import create_model
-from mobilenet.blocks import FusedBottleneck, UniversalBottleneck
+from mobilenet.blocks import FusedBottleneck, MobileAttention, UniversalBottleneck
+from mobilenet.blocks.attention import AttentionProduct
 from mobilenet.specs import UniversalBottleneck as UniversalRow
 
 V4 = ["mobilenet_v4_conv_small", "mobilenet_v4_conv_small_050", "mobilenet_v4_conv_medium",
-      "mobilenet_v4_conv_large"]
+      "mobilenet_v4_conv_large", "mobilenet_v4_hybrid_medium", "mobilenet_v4_hybrid_large"]
 
 
 @pytest.mark.parametrize(("start", "middle"), [(0, 3), (3, 0), (5, 5), (0, 0)],
@@ -88,3 +89,26 @@ def test_v4_head_has_batch_norm_that_folds() -> None:
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         assert (folded(x) - model(x)).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("kv_stride", [1, 2])
+def test_mobile_attention_shares_one_key_and_value_across_heads(kv_stride: int) -> None:
+    block = MobileAttention(32, 32, heads=4, key_dim=8, kv_stride=kv_stride, layer_scale=1.0).eval()
+    assert block.query.out_channels == 32 and block.key.out_channels == block.value.out_channels == 8
+    seen: list[tuple[int, ...]] = []
+    block.attend.register_forward_hook(lambda _m, inputs, _o: seen.extend(tuple(t.shape) for t in inputs))
+    x = torch.randn(2, 32, 9, 9)
+    with torch.no_grad():
+        out = block(x)
+    keys = 81 if kv_stride == 1 else 25  # a stride-2 3x3 depthwise conv: 9x9 -> 5x5
+    assert seen == [(2, 4, 81, 8), (2, 1, keys, 8), (2, 1, keys, 8)]
+    assert out.shape == x.shape
+    with torch.no_grad():  # the branch is scaled, then added to the input
+        block.scale.gamma.zero_()
+        assert torch.equal(block(x), x)
+
+
+def test_attention_product_is_softmax_attention() -> None:
+    q, k, v = torch.randn(1, 2, 5, 4), torch.randn(1, 1, 7, 4), torch.randn(1, 1, 7, 4)
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k.expand(1, 2, 7, 4), v.expand(1, 2, 7, 4))
+    assert torch.allclose(AttentionProduct()(q, k, v), expected, atol=1e-6)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mobilenet.layers.conv import ConvNormAct
+from mobilenet.layers.layer_scale import make_layer_scale
 
 
 class UniversalBottleneck(nn.Module):
@@ -29,6 +30,7 @@ class UniversalBottleneck(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         act: str = "relu",
+        layer_scale: float | None = None,
         **conv_options: Any,
     ) -> None:
         super().__init__()
@@ -47,13 +49,14 @@ class UniversalBottleneck(nn.Module):
             if middle_kernel else nn.Identity()
         )
         self.project = ConvNormAct(expanded_channels, out_channels, 1, act="linear", **conv_options)
+        self.scale = make_layer_scale(out_channels, layer_scale)  # V4 Hybrid only
         self.use_residual = stride == 1 and in_channels == out_channels
 
     def forward_with_expansion(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Block output and the expand conv's output, before the (strided) middle dw: the same tap as
         V3's expansion layer (V3 §6.3), at the block's input resolution when the middle dw strides."""
         expanded = self.expand(self.start(x))
-        out = self.project(self.middle(expanded))
+        out = self.scale(self.project(self.middle(expanded)))
         return (out + x if self.use_residual else out), expanded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

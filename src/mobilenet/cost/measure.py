@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mobilenet.blocks.attention import AttentionProduct
+
 
 def count_by_hooks(model: nn.Module, input_size: tuple[int, int, int, int]) -> dict[str, int]:
     """Run one forward pass and count conv and linear multiply-adds from the real tensors.
@@ -24,12 +26,19 @@ def count_by_hooks(model: nn.Module, input_size: tuple[int, int, int, int]) -> d
         nonlocal macs
         macs += module.weight.numel()
 
+    def attention_hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
+        nonlocal macs  # q @ k^T and weights @ v, per image
+        q, k, v = inputs
+        macs += q.shape[1] * q.shape[2] * k.shape[2] * (q.shape[3] + v.shape[3])
+
     handles = []
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             handles.append(module.register_forward_hook(conv_hook))
         elif isinstance(module, nn.Linear):
             handles.append(module.register_forward_hook(linear_hook))
+        elif isinstance(module, AttentionProduct):
+            handles.append(module.register_forward_hook(attention_hook))
     was_training = model.training
     model.eval()
     try:

@@ -113,6 +113,8 @@ class _Counter:
             return self.conv(f"{name}.pointwise.conv", shape, layer.out_channels, 1)
         if layer.kind == "universal":
             return self.universal(name, layer, shape)
+        if layer.kind == "attention":
+            return self.attention(name, layer, shape)
         if layer.kind == "fused":
             shape = self.conv(f"{name}.expand.conv", shape, layer.expanded_channels, k, s, d)
             return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
@@ -137,7 +139,34 @@ class _Counter:
         if layer.kernel:
             groups = 1 if self.as_standard_conv else shape[0]
             shape = self.conv(f"{name}.middle.conv", shape, shape[0], layer.kernel, s, d, groups=groups)
-        return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
+        shape = self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
+        return self.layer_scale(f"{name}.scale", layer, shape)
+
+    def layer_scale(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
+        """V4 Hybrid's per-channel branch scale: parameters, no multiply-adds (like BN)."""
+        if layer.layer_scale is not None:
+            self.rows.append(LayerCost(name, "layer scale", shape, shape, shape[0], 0, 0))
+        return shape
+
+    def attention(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
+        """V4's Mobile MQA: pre-norm, q/k/v 1x1 (k, v on a downsampled map), both matmuls, output 1x1."""
+        channels, height, width = shape
+        self.rows.append(LayerCost(f"{name}.norm", "bn", shape, shape, 0, 2 * channels, 0))
+        inner = layer.heads * layer.key_dim
+        query = self.conv(f"{name}.query", shape, inner, 1, bn=False)
+        keys = shape
+        if layer.kv_stride > 1:
+            keys = self.conv(f"{name}.key_down.conv", shape, channels, layer.kernel, layer.kv_stride,
+                             layer.dilation, groups=channels)
+            self.conv(f"{name}.value_down.conv", shape, channels, layer.kernel, layer.kv_stride, layer.dilation,
+                      groups=channels)
+        self.conv(f"{name}.key", keys, layer.key_dim, 1, bn=False)
+        self.conv(f"{name}.value", keys, layer.key_dim, 1, bn=False)
+        queries, pairs = query[1] * query[2], keys[1] * keys[2]
+        self.rows.append(LayerCost(f"{name}.attend", "attention", shape, (inner, height, width), 0, 0,
+                                   layer.heads * queries * pairs * 2 * layer.key_dim))
+        out = self.conv(f"{name}.output", (inner, height, width), layer.out_channels, 1, bn=False)
+        return self.layer_scale(f"{name}.scale", layer, out)
 
 
 def profile(model: MobileNet, resolution: int | tuple[int, int] | None = None,

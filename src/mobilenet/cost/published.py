@@ -50,6 +50,8 @@ PUBLISHED: dict[tuple[str, int], tuple[float, float, str]] = {
     ("mobilenet_v4_conv_small", 224): (200, 3.8, "V4 ImageNet table"),
     ("mobilenet_v4_conv_medium", 256): (1000, 9.2, "V4 ImageNet table"),
     ("mobilenet_v4_conv_large", 384): (5900, 31, "V4 ImageNet table"),
+    ("mobilenet_v4_hybrid_medium", 256): (1200, 10.5, "V4 ImageNet table"),
+    ("mobilenet_v4_hybrid_large", 384): (7200, 35.9, "V4 ImageNet table"),
 }
 
 # Figures printed coarser than their digits say: the V4 table gives MACs in G to one decimal.
@@ -57,4 +59,6 @@ MACS_PRINTED_TO: dict[tuple[str, int], float] = {
     ("mobilenet_v4_conv_small", 224): 100.0,
     ("mobilenet_v4_conv_medium", 256): 100.0,
     ("mobilenet_v4_conv_large", 384): 100.0,
+    ("mobilenet_v4_hybrid_medium", 256): 100.0,
+    ("mobilenet_v4_hybrid_large", 384): 100.0,
 }

@@ -16,22 +16,40 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
+from mobilenet.blocks.attention import MobileAttention
 from mobilenet.layers.conv import ConvNormAct
 
 
 def fold_batch_norm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode with every ``ConvNormAct``'s BN folded into its conv
-    (and V4's head BN into the head's linear layer)."""
+    (V4's head BN into the head's linear layer, its attention pre-norm into a 1x1 depthwise conv)."""
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
         if isinstance(module, ConvNormAct) and isinstance(module.bn, nn.BatchNorm2d):
             module.conv = fuse_conv_bn_eval(module.conv, module.bn)
             module.bn = nn.Identity()
+    for module in folded.modules():
+        if isinstance(module, MobileAttention) and isinstance(module.norm, nn.BatchNorm2d):
+            module.norm = batch_norm_as_conv(module.norm)
     head_conv, head_norm = getattr(folded, "head_conv", None), getattr(folded, "head_norm", None)
     if isinstance(head_conv, nn.Linear) and isinstance(head_norm, nn.BatchNorm1d):
         folded.head_conv = fuse_linear_bn_eval(head_conv, head_norm)
         folded.head_norm = nn.Identity()
     return folded
+
+
+def batch_norm_as_conv(norm: nn.BatchNorm2d) -> nn.Conv2d:
+    """An eval-mode BN that no conv precedes (V4's attention pre-norm) as the 1x1 depthwise conv it equals.
+
+    It cannot fold into the key/value convs after it: those pad their input with zeros, and a BN
+    shift applied before padding differs at the borders from one applied after.
+    """
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    conv = nn.Conv2d(norm.num_features, norm.num_features, 1, groups=norm.num_features, bias=True)
+    with torch.no_grad():
+        conv.weight.copy_(scale.view(-1, 1, 1, 1))
+        conv.bias.copy_(norm.bias - norm.running_mean * scale)
+    return conv.to(norm.weight.dtype)
 
 
 def count_batch_norms(model: nn.Module) -> int:

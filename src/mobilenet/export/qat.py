@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from mobilenet.blocks import InvertedResidual, SqueezeExcite
+from mobilenet.blocks import FusedBottleneck, InvertedResidual, MobileAttention, SqueezeExcite, UniversalBottleneck
+from mobilenet.layers.layer_scale import LayerScale
 from mobilenet.data.images import open_rgb
 from mobilenet.data.transforms import train_transform
 from mobilenet.export.accuracy import _targets_in_model_order
@@ -103,7 +104,8 @@ def _hard_swish_units(model: MobileNet) -> list[tuple[nn.Module, str]]:
 def quantized_outputs(model: MobileNet) -> list[nn.Module]:
     """The modules whose outputs the INT8 form's QDQ graph holds as uint8 tensors (``int8_form``).
 
-    ``model`` is BN-folded with ``SplitHardSwish`` activations (``QuantSim`` swaps them in).
+    ``model`` is BN-folded with ``SplitHardSwish`` activations (``QuantSim`` swaps them in). Inside
+    V4's attention blocks only the block output is observed (weights are fake-quantized as everywhere).
     ReLU/ReLU6 and the SE gate's ReLU6 fold into the range of the conv before them; a hard-swish
     quantizes the conv output, the gate and the product. The stem conv stays in float.
     """
@@ -115,7 +117,12 @@ def quantized_outputs(model: MobileNet) -> list[nn.Module]:
             points.append(module)
         elif isinstance(module, SqueezeExcite):
             points += [module.pool, module.act, module.gate, module]
-        elif isinstance(module, InvertedResidual) and module.use_residual:
+        elif isinstance(module, (InvertedResidual, UniversalBottleneck, FusedBottleneck)):
+            if isinstance(getattr(module, "scale", None), LayerScale):  # V4 Hybrid
+                points.append(module.scale)
+            if module.use_residual:
+                points.append(module)
+        elif isinstance(module, MobileAttention):
             points.append(module)
     points.append(model.pool)
     if not isinstance(model.head_conv, nn.Identity):

@@ -17,6 +17,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hswish": lambda: nn.Hardswish(inplace=True),
     "hsigmoid": lambda: nn.Hardsigmoid(inplace=True),
     "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,  # V4 Hybrid-L (timm's weights, exact erf form)
     "linear": nn.Identity,
 }
 

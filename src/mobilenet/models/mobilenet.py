@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, UniversalBottleneck
+from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, MobileAttention, UniversalBottleneck
 from mobilenet.layers.activations import make_activation
 from mobilenet.layers.conv import PADDING_MODES, ConvNormAct, PaddingMode
 from mobilenet.models.features import FeatureInfo, FeatureLocation, feature_taps
@@ -28,7 +28,10 @@ def build_layer(layer: LayerPlan, **conv_options: Any) -> nn.Module:
     if layer.kind == "universal":
         return UniversalBottleneck(layer.in_channels, layer.expanded_channels, layer.out_channels,
                                    layer.start_kernel, layer.kernel, layer.stride, layer.dilation, layer.act,
-                                   **conv_options)
+                                   layer.layer_scale, **conv_options)
+    if layer.kind == "attention":
+        return MobileAttention(layer.in_channels, layer.out_channels, layer.heads, layer.key_dim, layer.kv_stride,
+                               layer.kernel, layer.dilation, layer.layer_scale, **conv_options)
     if layer.kind == "fused":
         return FusedBottleneck(layer.in_channels, layer.expanded_channels, layer.out_channels, layer.kernel,
                                layer.stride, layer.dilation, layer.act, **conv_options)

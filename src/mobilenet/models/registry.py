@@ -19,6 +19,8 @@ from mobilenet.specs import (
     MOBILENET_V4_CONV_LARGE,
     MOBILENET_V4_CONV_MEDIUM,
     MOBILENET_V4_CONV_SMALL,
+    MOBILENET_V4_HYBRID_LARGE,
+    MOBILENET_V4_HYBRID_MEDIUM,
     MobileNetSpec,
     minimalistic,
     fixed_stem,
@@ -72,6 +74,8 @@ _register_family("mobilenet_v3_small_minimal", minimalistic(MOBILENET_V3_SMALL),
 _register_family("mobilenet_v4_conv_small", MOBILENET_V4_CONV_SMALL, (1.0, 0.5))
 _register_family("mobilenet_v4_conv_medium", MOBILENET_V4_CONV_MEDIUM, (1.0,))
 _register_family("mobilenet_v4_conv_large", MOBILENET_V4_CONV_LARGE, (1.0,))
+_register_family("mobilenet_v4_hybrid_medium", MOBILENET_V4_HYBRID_MEDIUM, (1.0,))
+_register_family("mobilenet_v4_hybrid_large", MOBILENET_V4_HYBRID_LARGE, (1.0,))
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -5,7 +5,8 @@ from mobilenet.specs.rows import Bottleneck, Conv, FusedBottleneck, MobileNetSpe
 from mobilenet.specs.v1 import MOBILENET_V1
 from mobilenet.specs.v2 import MOBILENET_V2
 from mobilenet.specs.v3 import MOBILENET_V3_LARGE, MOBILENET_V3_SMALL
-from mobilenet.specs.v4 import MOBILENET_V4_CONV_LARGE, MOBILENET_V4_CONV_MEDIUM, MOBILENET_V4_CONV_SMALL
+from mobilenet.specs.v4 import (MOBILENET_V4_CONV_LARGE, MOBILENET_V4_CONV_MEDIUM, MOBILENET_V4_CONV_SMALL,
+                                MOBILENET_V4_HYBRID_LARGE, MOBILENET_V4_HYBRID_MEDIUM)
 from mobilenet.specs.variants import fixed_stem, minimalistic, reduced_tail, torchvision_convention
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "MOBILENET_V4_CONV_LARGE",
     "MOBILENET_V4_CONV_MEDIUM",
     "MOBILENET_V4_CONV_SMALL",
+    "MOBILENET_V4_HYBRID_LARGE",
+    "MOBILENET_V4_HYBRID_MEDIUM",
     "Bottleneck",
     "Conv",
     "FusedBottleneck",

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mobilenet.layers.rounding import make_divisible, truncate_channels
-from mobilenet.specs.rows import (Bottleneck, Conv, FusedBottleneck, MobileNetSpec, Separable, UniversalBottleneck,
-                                  WideLayerRule)
+from mobilenet.specs.rows import (Bottleneck, Conv, FusedBottleneck, MobileAttention, MobileNetSpec, Separable,
+                                  UniversalBottleneck, WideLayerRule)
 
-LayerKind = Literal["conv", "separable", "bottleneck", "universal", "fused"]
+LayerKind = Literal["conv", "separable", "bottleneck", "universal", "fused", "attention"]
 EXPANDING_KINDS = ("bottleneck", "universal", "fused")  # layers with an expansion to tap (V3 §6.3)
 OUTPUT_STRIDES = (8, 16, 32)
 
@@ -42,6 +42,10 @@ class LayerPlan:
     expanded_channels: int = 0
     se_channels: int = 0
     start_kernel: int = 0
+    heads: int = 0
+    key_dim: int = 0
+    kv_stride: int = 1
+    layer_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,12 @@ def resolve(
             elif isinstance(row, UniversalBottleneck):
                 expanded = make_divisible(in_ch * row.expansion, spec.divisor)
                 blocks.append(LayerPlan("universal", index, in_ch, out, row.middle_kernel, s, d, row.act,
-                                        in_red, red, expanded_channels=expanded, start_kernel=row.start_kernel))
+                                        in_red, red, expanded_channels=expanded, start_kernel=row.start_kernel,
+                                        layer_scale=spec.layer_scale))
+            elif isinstance(row, MobileAttention):
+                blocks.append(LayerPlan("attention", index, in_ch, out, row.kernel, s, d, row.act, in_red, red,
+                                        heads=row.heads, key_dim=row.key_dim, kv_stride=row.kv_stride,
+                                        layer_scale=spec.layer_scale))
             elif isinstance(row, FusedBottleneck):
                 expanded = make_divisible(in_ch * row.expansion, spec.divisor)
                 blocks.append(LayerPlan("fused", index, in_ch, out, row.kernel, s, d, row.act, in_red, red,

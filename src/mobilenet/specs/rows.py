@@ -91,7 +91,29 @@ class FusedBottleneck:
     repeats: int = 1
 
 
-Row = Union[Separable, Bottleneck, Conv, UniversalBottleneck, FusedBottleneck]
+@dataclass(frozen=True)
+class MobileAttention:
+    """A V4 Hybrid Mobile MQA row (V4 paper §3.3; timm ``mqa_k{kernel}_h{heads}_v{kv_stride}_d{key_dim}``).
+
+    ``heads`` query heads share one key and one value of ``key_dim``; ``kv_stride`` > 1 computes
+    keys and values on a map downsampled by a ``kernel`` x ``kernel`` strided depthwise conv.
+    """
+
+    out: int
+    heads: int = 4
+    key_dim: int = 64
+    kv_stride: int = 1
+    kernel: int = 3
+    stride: int = 1
+    act: str = "linear"
+    repeats: int = 1
+
+    def __post_init__(self) -> None:
+        if self.stride != 1:
+            raise ValueError("a MobileAttention row keeps the resolution (stride 1)")
+
+
+Row = Union[Separable, Bottleneck, Conv, UniversalBottleneck, FusedBottleneck, MobileAttention]
 
 
 @dataclass(frozen=True)
@@ -112,6 +134,8 @@ class MobileNetSpec:
     head_act: str = "hswish"
     head_norm: bool = False
     """V4: the head conv has BN (and no bias); V3's has neither ("NBN")."""
+    layer_scale: float | None = None
+    """V4 Hybrid: initial value of a per-channel scale on each UIB/attention branch (None: none)."""
     channel_rule: ChannelRule = "divisible"
     divisor: int = 8
     min_channels: int = 8

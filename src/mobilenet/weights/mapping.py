@@ -14,8 +14,10 @@ from typing import Callable, Literal, Mapping
 import torch
 from torch import nn
 
+from mobilenet.layers.layer_scale import LayerScale
+
 UnitKind = Literal["conv", "dwconv", "conv_bias", "bn", "linear", "linear_no_bias", "conv_as_linear",
-                   "conv_as_linear_no_bias"]
+                   "conv_as_linear_no_bias", "layer_scale"]
 Layout = Literal["torch", "keras"]
 
 # The tensors of each kind of layer, by our parameter name and the source's, per layout.
@@ -29,6 +31,7 @@ _TORCH_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "linear_no_bias": (("weight", "weight"),),
     "conv_as_linear": (("weight", "weight"), ("bias", "bias")),
     "conv_as_linear_no_bias": (("weight", "weight"),),  # V4's head: BN follows instead of a bias
+    "layer_scale": (("gamma", "gamma"),),
 }
 _KERAS_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "conv": (("weight", "kernel"),),
@@ -40,6 +43,7 @@ _KERAS_NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "linear_no_bias": (("weight", "kernel"),),
     "conv_as_linear": (("weight", "kernel"), ("bias", "bias")),
     "conv_as_linear_no_bias": (("weight", "kernel"),),
+    "layer_scale": (("gamma", "gamma"),),
 }
 
 
@@ -69,10 +73,11 @@ def _keras_dense(tensor: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _TRANSFORMS: dict[Layout, dict[str, Transform]] = {
     "torch": {"conv": _identity, "dwconv": _identity, "conv_bias": _identity, "bn": _identity, "linear": _identity,
-              "linear_no_bias": _identity, "conv_as_linear": _squeeze_1x1, "conv_as_linear_no_bias": _squeeze_1x1},
+              "linear_no_bias": _identity, "conv_as_linear": _squeeze_1x1, "conv_as_linear_no_bias": _squeeze_1x1,
+              "layer_scale": _identity},
     "keras": {"conv": _keras_kernel, "dwconv": _keras_depthwise, "conv_bias": _keras_kernel, "bn": _identity,
               "linear": _keras_dense, "linear_no_bias": _keras_dense, "conv_as_linear": _keras_dense,
-              "conv_as_linear_no_bias": _keras_dense},
+              "conv_as_linear_no_bias": _keras_dense, "layer_scale": _identity},
 }
 
 
@@ -172,4 +177,6 @@ def our_units(model: nn.Module) -> list[Unit]:
             units.append(Unit(name, name, "conv_bias" if module.bias is not None else "conv"))
         elif isinstance(module, nn.Linear):
             units.append(Unit(name, name, "linear" if module.bias is not None else "linear_no_bias"))
+        elif isinstance(module, LayerScale):
+            units.append(Unit(name, name, "layer_scale"))
     return units

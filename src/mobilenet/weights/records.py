@@ -188,12 +188,14 @@ for _tag, _model, _options, _file, _pre in (
 
 # timm's MobileNetV4 conv weights (HF hub; the official TF weights are unreleased), each at the
 # resolution and crop of its pretrained_cfg. Top-1 only where the model card names the tag
-# (papers.md §4.1: conv_medium.e500_r256 79.928 at 256).
+# (papers.md §4.1: conv_medium.e500_r256 79.928 at 256, hybrid_medium.e500_r224 80.442 at 224).
 for _tag, _model, _resolution, _crop, _mean, _top1 in (
     ("mobilenetv4_conv_small.e2400_r224_in1k", "mobilenet_v4_conv_small", 224, 0.875, IMAGENET_MEAN, None),
     ("mobilenetv4_conv_small_050.e3000_r224_in1k", "mobilenet_v4_conv_small_050", 224, 0.875, SIGNED_UNIT, None),
     ("mobilenetv4_conv_medium.e500_r256_in1k", "mobilenet_v4_conv_medium", 256, 0.95, IMAGENET_MEAN, 79.928),
     ("mobilenetv4_conv_large.e600_r384_in1k", "mobilenet_v4_conv_large", 384, 0.95, IMAGENET_MEAN, None),
+    ("mobilenetv4_hybrid_medium.e500_r224_in1k", "mobilenet_v4_hybrid_medium", 224, 0.95, IMAGENET_MEAN, 80.442),
+    ("mobilenetv4_hybrid_large.e600_r384_in1k", "mobilenet_v4_hybrid_large", 384, 0.95, IMAGENET_MEAN, None),
 ):
     register(WeightsRecord(
         name=f"timm/{_tag}", model=_model, options={}, source="timm", url=_TIMM_HF.format(_tag),

@@ -18,7 +18,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, UniversalBottleneck
+from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, MobileAttention, UniversalBottleneck
 from mobilenet.layers.conv import ConvNormAct
 from mobilenet.weights.mapping import Unit, conv_bn, load_mapped
 
@@ -35,6 +35,22 @@ def source_blocks(keys: list[str]) -> list[str]:
 def _se(target: str, base: str) -> list[Unit]:
     return [Unit(f"{target}.se.reduce", f"{base}.se.conv_reduce", "conv_bias"),
             Unit(f"{target}.se.expand", f"{base}.se.conv_expand", "conv_bias")]
+
+
+def _layer_scale(target: str, base: str, block: nn.Module) -> list[Unit]:
+    return [] if isinstance(block.scale, nn.Identity) else [Unit(f"{target}.scale", f"{base}.layer_scale", "layer_scale")]
+
+
+def _attention_units(target: str, base: str, block: MobileAttention) -> list[Unit]:
+    """timm's ``MobileAttention``: ``norm``, then ``attn.{query,key,value,output}`` sequentials."""
+    units = [Unit(f"{target}.norm", f"{base}.norm", "bn"), Unit(f"{target}.query", f"{base}.attn.query.proj", "conv")]
+    for part in ("key", "value"):
+        if not isinstance(getattr(block, f"{part}_down"), nn.Identity):
+            units += conv_bn(f"{target}.{part}_down", f"{base}.attn.{part}.down_conv", f"{base}.attn.{part}.norm",
+                             depthwise=True)
+        units.append(Unit(f"{target}.{part}", f"{base}.attn.{part}.proj", "conv"))
+    units.append(Unit(f"{target}.output", f"{base}.attn.output.proj", "conv"))
+    return units + _layer_scale(target, base, block)
 
 
 def _block_units(target: str, base: str, block: nn.Module, keys: set[str]) -> list[Unit]:
@@ -55,7 +71,9 @@ def _block_units(target: str, base: str, block: nn.Module, keys: set[str]) -> li
             if present:
                 units += conv_bn(f"{target}.{ours}", f"{base}.{theirs}.conv", f"{base}.{theirs}.bn",
                                  depthwise=theirs.startswith("dw"))
-        return units
+        return units + _layer_scale(target, base, block)
+    if isinstance(block, MobileAttention):
+        return _attention_units(target, base, block)
     assert isinstance(block, InvertedResidual)
     has_se = not isinstance(block.se, nn.Identity)
     if f"{base}.conv_pwl.weight" not in keys:  # timm's separable block = our block without expand
