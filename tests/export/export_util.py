@@ -10,6 +10,7 @@ from PIL import Image
 from torch import nn
 
 import mobilenet
+from mobilenet.layers.layer_scale import LayerScale
 
 
 def perturbed(name: str, seed: int = 0, **options) -> mobilenet.MobileNet:
@@ -26,6 +27,8 @@ def perturbed(name: str, seed: int = 0, **options) -> mobilenet.MobileNet:
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.3, 0.3)
+        elif isinstance(module, LayerScale):  # V4 Hybrid starts at 1e-5: its branches would not count
+            module.gamma.data.uniform_(0.05, 0.2)
     if isinstance(model.classifier, nn.Linear):
         nn.init.normal_(model.classifier.weight, 0, 0.3)
     return model.eval()

@@ -96,3 +96,12 @@ def test_quantized_v3_has_no_float_activation_islands(image_folder: Path, tmp_pa
     ops = Counter(node.op_type for node in onnx.load(str(out)).graph.node)
     assert ops["HardSigmoid"] == 0 and ops["HardSwish"] <= 1  # at most the float stem's
     assert ops["QuantizeLinear"] > 30
+
+
+def test_a_wrong_int8_form_is_refused() -> None:
+    model = perturbed("mobilenet_v3_small_050", resolution=64)
+    form = int8_form(model)
+    with torch.no_grad():
+        form.classifier.weight.mul_(6.0)  # a forgotten rescale
+    with pytest.raises(ValueError, match="INT8 form differs from the model"):
+        check_int8_form(model, form, 64)

@@ -22,7 +22,7 @@ from torch import nn
 
 from mobilenet.blocks.inverted_residual import InvertedResidual
 from mobilenet.blocks.squeeze_excite import SqueezeExcite
-from mobilenet.export.fuse import fold_batch_norm, max_abs_diff
+from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.pad import INT8_DEPTHWISE_MULTIPLE, pad_expansions
 from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.layers.conv import ConvNormAct
@@ -91,11 +91,15 @@ def int8_form(model: nn.Module, multiple: int = INT8_DEPTHWISE_MULTIPLE) -> nn.M
 
 
 def check_int8_form(original: nn.Module, form: nn.Module, resolution: int, tolerance: float = 1e-4) -> float:
-    """Max abs difference of the two on a random batch; ``ValueError`` above ``tolerance``."""
+    """Max abs difference of the two on a random batch; ``ValueError`` above ``tolerance`` times the
+    largest logit (when that exceeds 1): float32 rounding grows with the values it rounds."""
     x = torch.randn(2, getattr(original, "in_chans", 3), resolution, resolution,
                     generator=torch.Generator().manual_seed(0))
-    diff = max_abs_diff(original, form, x)
-    if not diff <= tolerance:
-        raise ValueError(f"the INT8 form differs from the model by {diff:.2e} (> {tolerance:.0e}); "
+    with torch.no_grad():
+        expected, got = original.eval()(x), form.eval()(x)
+    diff = float((got - expected).abs().max())
+    limit = tolerance * max(1.0, float(expected.abs().max()))
+    if not diff <= limit:
+        raise ValueError(f"the INT8 form differs from the model by {diff:.2e} (> {limit:.1e}); "
                          "this is a bug, please report it with the model name")
     return diff
