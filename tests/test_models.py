@@ -12,7 +12,7 @@ from mobilenet.models.registry import MODELS
 ALL = list_models()
 FAMILIES = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
             "mobilenet_v3_large_minimal", "mobilenet_v3_small_minimal", "mobilenet_v4_conv_small",
-            "mobilenet_v4_conv_medium"]
+            "mobilenet_v4_conv_medium", "mobilenet_v4_hybrid_medium"]
 
 
 def test_registry_lists_every_family_and_filters() -> None:
