@@ -2,7 +2,7 @@
 
 All heads share one key and one value projection (multi-query attention), and keys and values
 can be computed on a map downsampled by a strided depthwise conv ("spatial reduction"), which
-the paper reports as 39% faster than multi-head self-attention on EdgeTPU. The block is
+the paper reports as 39% faster than multi-head self-attention. The block is
 pre-norm (BN), residual, with a layer scale on the branch.
 """
 

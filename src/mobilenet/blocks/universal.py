@@ -83,10 +83,8 @@ class FusedBottleneck(nn.Module):
         self.project = ConvNormAct(expanded_channels, out_channels, 1, act="linear", **conv_options)
         self.use_residual = stride == 1 and in_channels == out_channels
 
-    def forward_with_expansion(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        expanded = self.expand(x)
-        out = self.project(expanded)
-        return (out + x if self.use_residual else out), expanded
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_expansion(x)[0]
+        # no expansion tap: the expansion conv strides, so its output is not at the block's input
+        # resolution (feature_taps uses this level's block output instead)
+        out = self.project(self.expand(x))
+        return out + x if self.use_residual else out

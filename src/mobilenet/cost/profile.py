@@ -127,7 +127,6 @@ class _Counter:
             self.fc(f"{name}.se.expand", layer.se_channels, shape[0], kind="se fc")
         return self.conv(f"{name}.project.conv", shape, layer.out_channels, 1)
 
-
     def universal(self, name: str, layer: LayerPlan, shape: Shape) -> Shape:
         """V4's UIB: optional start dw, expand, optional middle dw (which takes the stride), project."""
         s, d = layer.stride, layer.dilation

@@ -163,17 +163,14 @@ class Artifacts:
 
         key = (id(source), resolution, precision)
         if key not in self.files:
-            stem = f"{len(self.files)}-{resolution}"  # names of their own: widths contain dots
-            fp32 = Path(self.folder.name) / f"{stem}.onnx"
-            fp32 = self.files.get(key[:2] + ("fp32",), fp32)
-            if not fp32.exists():
-                export_onnx(source, fp32, batch="dynamic", resolution=resolution, exporter=exporter)
-            self.files[key[:2] + ("fp32",)] = fp32
-            if precision == "int8":
-                int8 = Path(self.folder.name) / f"{stem}.int8.onnx"
-                quantize_source(source, int8, self.calib or synthetic_images(Path(self.folder.name)), limit=32,
+            # names of their own: widths contain dots
+            path = Path(self.folder.name) / f"{len(self.files)}-{resolution}.{precision}.onnx"
+            if precision == "int8":  # exported from the model's INT8 form, not from the float file
+                quantize_source(source, path, self.calib or synthetic_images(Path(self.folder.name)), limit=32,
                                 resolution=resolution, exporter=exporter)
-                self.files[key] = int8
+            else:
+                export_onnx(source, path, batch="dynamic", resolution=resolution, exporter=exporter)
+            self.files[key] = path
         return self.files[key]
 
 

@@ -36,8 +36,8 @@ def _scale_weight(layer: nn.Module, factor: float) -> None:
         layer.weight.mul_(factor)
 
 
-def _scaled_activation(unit: ConvNormAct) -> float:
-    """Swap ``unit``'s hard-swish for ``ScaledHardSwish``; the factor its output grew by (1 if unchanged)."""
+def _scaled_activation(unit: nn.Module) -> float:
+    """Swap a ``ConvNormAct``'s hard-swish for ``ScaledHardSwish``; the factor its output grew by (1 if unchanged)."""
     if isinstance(unit, ConvNormAct) and isinstance(unit.act, nn.Hardswish):
         unit.act = ScaledHardSwish()
         return HARD_SWISH_SCALE
@@ -55,8 +55,7 @@ def _rewrite_gate(se: SqueezeExcite) -> float:
 
 
 def _rewrite_block(block: InvertedResidual) -> None:
-    depthwise_input = _scaled_activation(block.expand) if isinstance(block.expand, ConvNormAct) else 1.0
-    _scale_weight(block.depthwise.conv, 1.0 / depthwise_input)
+    _scale_weight(block.depthwise.conv, 1.0 / _scaled_activation(block.expand))
     scale = _scaled_activation(block.depthwise)
     if isinstance(block.se, SqueezeExcite):
         _scale_weight(block.se.reduce, 1.0 / scale)  # the pool is linear: it passes the scale through

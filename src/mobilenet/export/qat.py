@@ -155,9 +155,8 @@ class QuantSim:
             self.handles.append(module.register_forward_hook(lambda _m, _i, out, q=observer: q(out)))
             self.observers.append(observer)
         model.add_module("fake_quant", nn.ModuleList(self.observers))
-        stem = [m for m in model.stem.modules() if isinstance(m, nn.Conv2d)][:1]
         self.weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
-                         and not any(m is s for s in stem)]
+                         and m is not model.stem.conv]
         for module in self.weighted:
             parametrize.register_parametrization(module, "weight", WeightFakeQuant())
 

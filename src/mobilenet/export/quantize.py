@@ -23,8 +23,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.int8_form import check_int8_form, int8_form
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
-from mobilenet.files import atomic_path
 from mobilenet.export.source import Source
+from mobilenet.files import atomic_path
 
 CALIBRATION_METHODS = {
     "minmax": CalibrationMethod.MinMax,

@@ -41,7 +41,7 @@ def build_layer(layer: LayerPlan, **conv_options: Any) -> nn.Module:
 
 
 class MobileNet(nn.Module):
-    """A MobileNet (V1, V2, V3, V4-Conv) built from a spec.
+    """A MobileNet (V1, V2, V3, V4) built from a spec.
 
     Args:
         spec: the architecture at width 1.0 (``mobilenet.specs``).
@@ -180,8 +180,7 @@ class MobileNet(nn.Module):
             outputs[wanted["stem", "block"]] = x
         for i, block in enumerate(self.blocks):
             name = f"blocks.{i}"
-            if (name, "expansion") in wanted and isinstance(block, (InvertedResidual, UniversalBottleneck,
-                                                                    FusedBottleneck)):
+            if (name, "expansion") in wanted and isinstance(block, (InvertedResidual, UniversalBottleneck)):
                 x, expanded = block.forward_with_expansion(x)
                 outputs[wanted[name, "expansion"]] = expanded
             else:

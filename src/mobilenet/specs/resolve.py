@@ -14,7 +14,6 @@ from mobilenet.specs.rows import (Bottleneck, Conv, FusedBottleneck, MobileAtten
                                   UniversalBottleneck, WideLayerRule)
 
 LayerKind = Literal["conv", "separable", "bottleneck", "universal", "fused", "attention"]
-EXPANDING_KINDS = ("bottleneck", "universal", "fused")  # layers with an expansion to tap (V3 §6.3)
 OUTPUT_STRIDES = (8, 16, 32)
 
 
