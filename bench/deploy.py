@@ -27,11 +27,12 @@ import torch
 import torchvision
 
 import mobilenet
-from mobilenet.export.bench import onnx_runner, time_calls, torch_runner
-from mobilenet.export.images import default_preprocessing
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.export.bench import time_calls
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx
-from mobilenet.export.quantize import quantize_source
-from mobilenet.export.source import Source
+from mobilenet.export.onnxruntime.quantize import quantize_source
+from mobilenet.export.runtimes import onnxruntime_runner, torch_runner
+from mobilenet.sources import ModelSource
 
 MODELS = ("mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 RESOLUTION, BATCH, THREADS = 224, 1, 2  # THREADS: the default of --threads
@@ -91,15 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         ours = mobilenet.create_model(name, resolution=RESOLUTION).eval()
         theirs = torchvision_model(name)
         ours_onnx, theirs_onnx, ours_int8 = work / f"{name}.onnx", work / f"{name}.tv.onnx", work / f"{name}.int8.onnx"
-        export_onnx(Source(ours, name, default_preprocessing(RESOLUTION)), ours_onnx, batch=BATCH)
+        source = ModelSource(ours, name, Preprocessing(RESOLUTION))
+        export_onnx(source, ours_onnx, batch=BATCH)
         export_torchvision(theirs, theirs_onnx)
-        quantize_source(Source(ours, name, default_preprocessing(RESOLUTION)), ours_int8, args.calib, limit=64, batch=BATCH)
+        quantize_source(source, ours_int8, args.calib, limit=64, batch=BATCH)
         run = {
-            "ours_onnx": onnx_runner(ours_onnx, BATCH, RESOLUTION, args.threads),
-            "tv_onnx": onnx_runner(theirs_onnx, BATCH, RESOLUTION, args.threads),
-            "ours_int8": onnx_runner(ours_int8, BATCH, RESOLUTION, args.threads),
-            "ours_eager": torch_runner(ours, BATCH, RESOLUTION, channels_last=True),
-            "ours_eager_nchw": torch_runner(ours, BATCH, RESOLUTION, channels_last=False),
+            "ours_onnx": onnxruntime_runner(None, ours_onnx, BATCH, RESOLUTION, args.threads),
+            "tv_onnx": onnxruntime_runner(None, theirs_onnx, BATCH, RESOLUTION, args.threads),
+            "ours_int8": onnxruntime_runner(None, ours_int8, BATCH, RESOLUTION, args.threads),
+            "ours_eager": torch_runner(source, None, BATCH, RESOLUTION, None, channels_last=True),
+            "ours_eager_nchw": torch_runner(source, None, BATCH, RESOLUTION, None, channels_last=False),
             "tv_eager": torchvision_eager(theirs),
         }
         started = time.perf_counter()

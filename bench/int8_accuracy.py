@@ -20,9 +20,9 @@ from mobilenet.export.bench import onnx_runner, time_calls
 from mobilenet.export.fuse import recalibrate_batch_norm
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnx import export_onnx
-from mobilenet.export.qat import qat_int8
-from mobilenet.export.quantize import quantize_source
-from mobilenet.export.source import load_source
+from mobilenet.export.onnxruntime.qat import qat_int8
+from mobilenet.export.onnxruntime.quantize import quantize_source
+from mobilenet.sources import open_source
 
 import torch
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     train, val = Path(args.data) / "train", Path(args.data) / "val"
-    source = load_source(args.model)
+    source = open_source(args.model)
     resolution = source.preprocessing["resolution"]
     if args.recalibrate_bn:
         images = list_images(train)

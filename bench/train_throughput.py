@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset
 
 import mobilenet
 from mobilenet.data.digits import digits_splits
-from mobilenet.data.transforms import preprocessing, train_transform
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.tasks.classification.transforms import train_transform
 from mobilenet.engine.config import resolve_config
 from mobilenet.engine.trainer import Interrupted, Trainer
 
@@ -68,7 +69,7 @@ class Plain(Dataset):
 def time_peer(args: argparse.Namespace) -> float:
     torch.manual_seed(0)
     train_set, _, _ = digits_splits(args.resolution, 0.2, 0)
-    transform = train_transform(preprocessing(args.resolution, 0.875), crop_scale=0.5, hflip=0.5)
+    transform = train_transform(Preprocessing(args.resolution, 0.875), crop_scale=0.5, hflip=0.5)
     loader = DataLoader(Plain(train_set, transform), batch_size=args.batch_size, shuffle=True, drop_last=True)
     model = torchvision.models.mobilenet_v3_small(num_classes=10)
     if args.peer_channels_last:

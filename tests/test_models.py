@@ -67,7 +67,7 @@ def test_fixed_stem_keeps_16_channels_below_width_one() -> None:
     assert create_model("mobilenet_v3_small_050").plan.stem.out_channels == 8
     model = create_model("mobilenet_v3_small_050", fixed_stem=True)
     assert model.plan.stem.out_channels == 16 and model.blocks[0].depthwise.conv.in_channels == 16
-    assert create_model(**model.config).plan.stem.out_channels == 16
+    assert create_model(model.config).plan.stem.out_channels == 16
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -118,7 +118,7 @@ def test_v3_large_c4_is_the_expansion_of_the_13th_bottleneck() -> None:
 @pytest.mark.parametrize("name", FAMILIES)
 def test_config_rebuilds_the_same_model(name: str) -> None:
     model = create_model(name, width_mult=0.75, resolution=160, num_classes=3, convention="torchvision")
-    again = create_model(**model.config)
+    again = create_model(model.config)
     assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
     assert again.resolution == 160
 
@@ -190,12 +190,13 @@ def test_registry_refuses_duplicate_names() -> None:
 
 
 def test_weights_record_options_apply_to_create_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``create_model(name, weights=record)`` builds what the record needs (here TF padding)."""
-    import mobilenet.weights
+    """``create_model(name, weights=record)`` builds what the record needs (here TF padding) and
+    refuses options that contradict it."""
+    import mobilenet.factory
 
     loaded = []
-    monkeypatch.setattr(mobilenet.weights, "load_weights", lambda model, weights: loaded.append(weights))
+    monkeypatch.setattr(mobilenet.factory, "load_weights", lambda model, info, cache: loaded.append(info.reference))
     model = create_model("mobilenet_v3_large", weights="timm/tf_mobilenetv3_large_100.in1k")
     assert model.padding == "tf_same" and loaded == ["timm/tf_mobilenetv3_large_100.in1k"]
-    assert create_model("mobilenet_v3_large", weights="timm/tf_mobilenetv3_large_100.in1k",
-                        padding="symmetric").padding == "symmetric"
+    with pytest.raises(ValueError, match="padding='symmetric' \\(they need 'tf_same'\\)"):
+        create_model("mobilenet_v3_large", weights="timm/tf_mobilenetv3_large_100.in1k", padding="symmetric")

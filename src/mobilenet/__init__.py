@@ -1,8 +1,12 @@
-"""MobileNet V1, V2 and V3 from paper to device: blocks, specs, models, cost accounting."""
+"""MobileNet V1, V2, V3 and V4 from paper to device: blocks, specs, models, cost accounting, weights,
+classification, detection and segmentation, export."""
 
 from mobilenet.cost import conv_cost, profile
-from mobilenet.models import MobileNet, create_model, list_models
+from mobilenet.data.preprocessing import Preprocessing, transforms
+from mobilenet.factory import create_model, create_pretrained
+from mobilenet.models import MobileNet, ModelConfig, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["MobileNet", "__version__", "conv_cost", "create_model", "list_models", "profile"]
+__all__ = ["MobileNet", "ModelConfig", "Preprocessing", "__version__", "conv_cost", "create_model",
+           "create_pretrained", "list_models", "profile", "transforms"]

@@ -12,7 +12,7 @@ from PIL import Image
 from mobilenet.data.folders import folder_splits
 from mobilenet.data.pipeline import AugmentedDataset
 from mobilenet.data.split import stratified_split
-from mobilenet.data.transforms import eval_transform, preprocessing
+from mobilenet.data.preprocessing import Preprocessing, eval_transform
 from mobilenet.engine.config import resolve_config
 from mobilenet.engine.trainer import train
 from tests.data.conftest import write_digit_folder
@@ -55,7 +55,7 @@ def test_colour_modes_become_rgb(tmp_path):
     base.convert("RGB").save(root / "b" / "rgb.jpg")
     base.convert("RGB").save(root / "b" / "rgb2.jpg")
     train, val, _ = folder_splits(root, 0.5, seed=0)
-    dataset = AugmentedDataset(train, eval_transform(preprocessing(32, 1.0)))
+    dataset = AugmentedDataset(train, eval_transform(Preprocessing(32, 1.0)))
     for i in range(len(train)):
         image, _, _ = dataset[i]
         assert tuple(image.shape) == (3, 32, 32)

@@ -7,7 +7,7 @@ import torch
 
 import mobilenet
 from mobilenet.cli.main import main
-from mobilenet.engine.checkpoint import load_state_strict, model_from_checkpoint, read_checkpoint, save_atomic
+from mobilenet.weights.checkpoint import load_state_strict, model_from_checkpoint, read_checkpoint, save_atomic
 from mobilenet.engine.trainer import train
 from tests.engine.helpers import tiny_config
 
@@ -62,9 +62,9 @@ def test_not_a_checkpoint(tmp_path):
 def test_cli_turns_bad_checkpoints_into_one_line(tmp_path, capsys):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"garbage")
-    assert main(["eval", "--checkpoint", str(junk), "--data", "digits"]) == 2
+    assert main(["eval", str(junk), "--data", "digits"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a readable checkpoint" in err[0]
+    assert len(err) == 1 and "cannot read" in err[0] and "junk.pt" in err[0]
 
 
 def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
@@ -82,7 +82,7 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
 
 
 def test_eval_cli_reports_the_same_accuracy_as_training(run, capsys):
-    assert main(["eval", "--checkpoint", str(run.run_dir), "--format", "json"]) == 0
+    assert main(["eval", str(run.run_dir), "--format", "json"]) == 0
     import json
 
     report = json.loads(capsys.readouterr().out)

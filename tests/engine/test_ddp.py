@@ -37,7 +37,7 @@ def _worker(rank: int, world_size: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     try:
         result = train(tiny_config(Path(out), "ddp", **SETTINGS))
-        torch.save({"best_top1": result.best_top1, "top1": result.last.top1, "count": result.last.count},
+        torch.save({"best_top1": result.best_score, "top1": result.last.metrics["top1"], "count": result.last.count},
                    Path(out) / f"result{rank}.pt")
     finally:
         cleanup()
@@ -62,7 +62,7 @@ def test_evaluation_is_gathered_over_both_processes(runs):
     for rank in (0, 1):
         result = torch.load(out / f"result{rank}.pt")
         assert result["count"] == single.last.count == 96  # every val image once, none twice
-        assert abs(result["top1"] - single.last.top1) <= 1 / 96
+        assert abs(result["top1"] - single.last.metrics["top1"]) <= 1 / 96
 
 
 def test_only_rank_zero_writes(runs):

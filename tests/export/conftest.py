@@ -15,7 +15,7 @@ def image_folder(tmp_path: Path) -> Path:
     return write_image_folder(tmp_path / "images")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_images() -> Path:
     if not REAL_IMAGES.is_dir():
         pytest.skip(f"real test images not found at {REAL_IMAGES} (a fresh clone has no ../shared)")

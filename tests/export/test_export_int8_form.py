@@ -13,12 +13,12 @@ from torch import nn
 
 from mobilenet.blocks import InvertedResidual, SqueezeExcite
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.images import default_preprocessing
-from mobilenet.export.int8_form import check_int8_form, int8_form
-from mobilenet.export.pad import pad_block, pad_expansions
-from mobilenet.export.qat import QuantSim, SplitHardSwish, quantized_outputs
-from mobilenet.export.quantize import quantize_source
-from mobilenet.export.source import Source
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
+from mobilenet.export.onnxruntime.pad import pad_block, pad_expansions
+from mobilenet.export.onnxruntime.qat import QuantSim, SplitHardSwish, quantized_outputs
+from mobilenet.export.onnxruntime.quantize import quantize_source
+from mobilenet.sources import ModelSource
 from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.models.registry import MODELS
 
@@ -91,7 +91,7 @@ def test_quant_sim_observes_each_hard_swish_gate_and_restores_the_activations() 
 def test_quantized_v3_has_no_float_activation_islands(image_folder: Path, tmp_path: Path) -> None:
     model = perturbed("mobilenet_v3_small_050", resolution=64, num_classes=2)
     out = tmp_path / "int8.onnx"
-    quantize_source(Source(model, "m", default_preprocessing(64), ["ants", "bees"]), out, image_folder,
+    quantize_source(ModelSource(model, "m", Preprocessing(64), ["ants", "bees"]), out, image_folder,
                     exporter="torchscript")
     ops = Counter(node.op_type for node in onnx.load(str(out)).graph.node)
     assert ops["HardSigmoid"] == 0 and ops["HardSwish"] <= 1  # at most the float stem's

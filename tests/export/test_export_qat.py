@@ -11,10 +11,10 @@ import torch
 from export_util import perturbed
 
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.images import default_preprocessing
+from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.onnx import make_session, read_metadata
-from mobilenet.export.qat import QuantSim, qat_int8
-from mobilenet.export.source import Source
+from mobilenet.export.onnxruntime.qat import QuantSim, qat_int8
+from mobilenet.sources import ModelSource
 
 
 def test_quant_sim_bakes_weights_onto_the_per_channel_int8_grid() -> None:
@@ -44,7 +44,7 @@ def test_quant_sim_refuses_unfolded_models() -> None:
 
 def test_qat_writes_a_qdq_model_that_runs(image_folder: Path, tmp_path: Path) -> None:
     model = perturbed("mobilenet_v3_small_050", resolution=64, num_classes=2)
-    source = Source(model, "m", default_preprocessing(64), ["ants", "bees"])
+    source = ModelSource(model, "m", Preprocessing(64), ["ants", "bees"])
     out = tmp_path / "qat.onnx"
     lines: list[str] = []
     report = qat_int8(source, out, image_folder, image_folder, epochs=1, log=lines.append)

@@ -9,16 +9,16 @@ import onnx
 import pytest
 from export_util import perturbed
 
-from mobilenet.export.images import default_preprocessing
+from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.onnx import export_onnx, make_session, read_metadata
-from mobilenet.export.quantize import quantize_onnx
-from mobilenet.export.source import Source
+from mobilenet.export.onnxruntime.quantize import quantize_onnx
+from mobilenet.sources import ModelSource
 
 
 @pytest.fixture
 def float_model(tmp_path: Path) -> Path:
     model = perturbed("mobilenet_v3_small_075", resolution=96, num_classes=2)
-    export_onnx(Source(model, "m", default_preprocessing(96), ["ants", "bees"]), tmp_path / "float.onnx",
+    export_onnx(ModelSource(model, "m", Preprocessing(96), ["ants", "bees"]), tmp_path / "float.onnx",
                 exporter="torchscript")
     return tmp_path / "float.onnx"
 

@@ -34,12 +34,12 @@ def test_user_errors_are_one_line(capsys, tmp_path):
     assert main(["weights", "list", "nothing*"]) == 2
     peer = tmp_path / "tv.pth"
     torch.save(torchvision.models.mobilenet_v2().state_dict(), peer)
-    assert main(["predict", "x.jpg", "--weights", str(peer)]) == 2
-    assert main(["convert", "keras/mobilenet_1.0_224", "--to", str(tmp_path / "x.safetensors"),
+    assert main(["predict", str(peer), "x.jpg"]) == 2
+    assert main(["convert", "keras/mobilenet_1.0_224", "-o", str(tmp_path / "x.safetensors"),
                  "--padding", "tf_same"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("mobilenet ") for line in lines)
-    assert "--model" in lines[1] and "drop padding" in lines[2]
+    assert "does not say which model" in lines[1] and "drop padding" in lines[2]
 
 
 def test_convert_then_predict(capsys, tmp_path):
@@ -47,7 +47,7 @@ def test_convert_then_predict(capsys, tmp_path):
     source = tmp_path / "tv.pth"
     torch.save(peer.state_dict(), source)
     out = tmp_path / "small.safetensors"
-    assert main(["convert", str(source), "--model", "mobilenet_v3_small", "--to", str(out)]) == 0
+    assert main(["convert", str(source), "--model", "mobilenet_v3_small", "-o", str(out)]) == 0
     config = json.loads(out.with_suffix(".json").read_text())
     assert config["preprocessing"]["crop_pct"] == 0.875 and len(config["class_names"]) == 1000
     image = tmp_path / "gray.png"
@@ -55,7 +55,7 @@ def test_convert_then_predict(capsys, tmp_path):
 
     Image.new("L", (50, 70), 128).save(image)
     capsys.readouterr()
-    assert main(["predict", str(image), str(tmp_path / "small.json"), "--weights", str(out), "--json",
+    assert main(["predict", str(out), str(image), str(tmp_path / "small.json"), "--format", "json",
                  "--top", "3"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out)
@@ -70,16 +70,17 @@ def test_real_keras_checkpoint_predict(capsys, tmp_path, shared_dir):
     if not checkpoint.is_file():
         pytest.skip(f"{checkpoint} is absent")
     out = tmp_path / "k.safetensors"
-    assert main(["convert", str(checkpoint), "--model", "mobilenet_v1_025", "--to", str(out)]) == 0
+    assert main(["convert", str(checkpoint), "--model", "mobilenet_v1_025", "-o", str(out)]) == 0
     images = [str(shared_dir / "data" / "images" / name) for name in REFERENCE_TOP1]
     capsys.readouterr()
-    assert main(["predict", *images, "--weights", str(out), "--json", "--top", "1"]) == 0
+    assert main(["predict", str(out), *images, "--format", "json", "--top", "1"]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
     assert {r["image"].rsplit("/", 1)[1]: r["top"][0]["class"] for r in results} == REFERENCE_TOP1
 
 
 def test_predict_with_a_training_checkpoint(capsys, tmp_path):
-    """``mobilenet train``'s checkpoint (optimizer and RNG states inside) works with --checkpoint."""
+    """``mobilenet train``'s checkpoints (best.pt, last.pt with optimizer and RNG states) and run folder
+    are model sources of predict, read without unpickling code."""
     from PIL import Image
 
     from mobilenet.engine.config import resolve_config
@@ -92,12 +93,12 @@ def test_predict_with_a_training_checkpoint(capsys, tmp_path):
     image = tmp_path / "digit.png"
     Image.new("L", (28, 28), 0).save(image)
     capsys.readouterr()
-    assert main(["predict", str(image), "--checkpoint", str(run), "--json", "--top", "2"]) == 0  # best.pt
+    assert main(["predict", str(run), str(image), "--format", "json", "--top", "2"]) == 0  # best.pt
     result = json.loads(capsys.readouterr().out)
-    checkpoint = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    checkpoint = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
     assert result["model"] == checkpoint["model_config"]
     assert {t["class"] for t in result["results"][0]["top"]} <= set(checkpoint["class_names"])
-    # last.pt also holds optimizer and RNG states: read with --checkpoint only (full unpickling).
+    assert main(["predict", str(run / "last.pt"), str(image)]) == 0
+    # the old spelling still works, with a note
     assert main(["predict", str(image), "--checkpoint", str(run / "last.pt")]) == 0
-    assert main(["predict", str(image), "--weights", str(run / "last.pt")]) == 2
-    assert "--checkpoint" in capsys.readouterr().err
+    assert "deprecated" in capsys.readouterr().err

@@ -73,7 +73,7 @@ def test_missing_file_and_unknown_record():
 
 def test_record_needs_its_options():
     model = mobilenet.create_model("mobilenet_v1_025")
-    with pytest.raises(ValueError, match=r"padding='keras_v1'.*create_pretrained"):
+    with pytest.raises(ValueError, match=r"padding='keras_v1'.*create_model\(weights="):
         load_weights(model, "keras/mobilenet_0.25_224")
 
 
@@ -116,7 +116,7 @@ def test_offline_names_url_and_path(tmp_path, monkeypatch):
     monkeypatch.setenv("MOBILENET_CACHE", str(tmp_path / "env-cache"))
     record = get_record("keras/mobilenet_0.25_224")
     with pytest.raises(FileNotFoundError) as info:
-        mobilenet.weights.create_pretrained(record.name)
+        mobilenet.create_pretrained(record.name)
     message = str(info.value)
     assert record.url in message and str(tmp_path / "env-cache" / "keras" / record.filename) in message
 
@@ -129,13 +129,13 @@ def test_offline_workflow_place_then_load(peer_state, tmp_path, monkeypatch):
     target.parent.mkdir(parents=True)
     torch.save(peer_state, target)
     with pytest.raises(ValueError, match="sha256 .* does not match expected 047dcff4"):
-        mobilenet.weights.create_pretrained(record.name, cache_dir=str(tmp_path))
+        mobilenet.create_pretrained(record.name, cache_dir=str(tmp_path))
     # Our stand-in file has its own checksum: a record that expects it loads offline.
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     monkeypatch.setitem(mobilenet.weights.RECORDS, record.name, replace(record, sha256=digest))
-    model = mobilenet.weights.create_pretrained(record.name, cache_dir=str(tmp_path))
+    model = mobilenet.create_pretrained(record.name, cache_dir=str(tmp_path))
     assert torch.equal(model.classifier.weight, peer_state["classifier.3.weight"])
-    assert model.class_names[285] == "Egyptian cat" and model.preprocessing["crop_pct"] == 224 / 256
+    assert model.class_names[285] == "Egyptian cat" and model.preprocessing.crop_pct == 224 / 256
 
 
 class _Response:

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mobilenet.data.images import ImageError, load_images, open_rgb, preprocess
+from mobilenet.data.images import ImageError, load_images, open_rgb
+from mobilenet.data.preprocessing import eval_transform
 
 PRE = {"resolution": 32, "crop_pct": 0.875, "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bilinear"}
 
@@ -29,10 +30,10 @@ def test_transparent_pixels_are_white(tmp_path):
 
 def test_preprocess_shapes_and_scaling():
     image = Image.new("RGB", (300, 200), (255, 0, 127))
-    tensor = preprocess(image, PRE)
+    tensor = eval_transform(PRE)(image)
     assert tensor.shape == (3, 32, 32)
     assert torch.allclose(tensor[:, 0, 0], torch.tensor([1.0, -1.0, 127 / 127.5 - 1]), atol=1e-6)
-    assert preprocess(image, {**PRE, "resize_mode": "squash", "crop_pct": 1.0}).shape == (3, 32, 32)
+    assert eval_transform({**PRE, "resize_mode": "squash", "crop_pct": 1.0})(image).shape == (3, 32, 32)
 
 
 def test_broken_files_are_skipped_with_reasons(tmp_path):

@@ -15,7 +15,8 @@ keras = pytest.importorskip("keras")
 
 import mobilenet  # noqa: E402
 from mobilenet.data.images import load_images  # noqa: E402
-from mobilenet.weights import get_record  # noqa: E402
+from mobilenet.models import build_model  # noqa: E402
+from mobilenet.weights import get_record, load_weights  # noqa: E402
 from mobilenet.weights.labels import class_names  # noqa: E402
 from mobilenet.weights.loading import source_options  # noqa: E402
 from weights_helpers import TOLERANCE, assert_same_logits  # noqa: E402
@@ -84,7 +85,11 @@ def test_keras_v1_odd_size_needs_its_padding(tmp_path, inputs):
     _randomize_keras_batch_norm(peer, 193, v3=False)
     path = tmp_path / "v1.h5"
     peer.save(str(path))
-    model = mobilenet.create_model("mobilenet_v1_025", weights=str(path), padding="tf_same", bn_eps=1e-3).eval()
+    with pytest.raises(ValueError, match="padding='tf_same' \\(they need 'keras_v1'\\)"):
+        mobilenet.create_model("mobilenet_v1_025", weights=str(path), padding="tf_same")
+    model = build_model("mobilenet_v1_025", padding="tf_same", bn_eps=1e-3)  # asked for explicitly: built as asked
+    load_weights(model, str(path))
+    model.eval()
     x = inputs(193)
     with torch.no_grad():
         ours_logits = model(x).numpy()

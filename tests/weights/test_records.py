@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torchvision
 
-from mobilenet.models.registry import create_model, list_models
+from mobilenet.models.registry import build_model as create_model, list_models
 from mobilenet.weights import RECORDS, get_record, list_weights
 from mobilenet.weights.labels import LABEL_SETS, class_names
-from mobilenet.weights.records import record_cost
+from mobilenet.cli.weights import record_cost
 
 REQUIRED = (
     "torchvision/mobilenet_v2.imagenet1k_v1", "torchvision/mobilenet_v2.imagenet1k_v2",

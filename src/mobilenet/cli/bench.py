@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,17 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("bench", help="latency/throughput/memory per runtime, precision and batch",
                               description=__doc__)
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="registered names, checkpoints, run folders or exported .onnx files")
+                   help="model sources (registered names, weights records or files, checkpoints, run folders) or "
+                        "exported files (.onnx)")
+    p.add_argument("--weights", metavar="RECORD_OR_FILE", help="weights for the registered name(s) given")
     p.add_argument("--runtime", type=str_list, default=["torch", "onnxruntime"],
-                   help="comma list of torch, onnxruntime, openvino (default: torch,onnxruntime)")
+                   help="comma list of runtimes (see `mobilenet bench --help`; default: torch,onnxruntime)")
     p.add_argument("--precision", type=str_list, default=["fp32"], help="comma list of fp32, int8")
     p.add_argument("--batch", type=int_list, default=[1], help="comma list of batch sizes (default: 1)")
     p.add_argument("--threads", type=int_list, default=[2], help="comma list of thread counts (default: 2)")
     p.add_argument("--resolution", type=int, help="input size (default: each model's)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per case (default: 50)")
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=10, help="untimed runs before timing (default: 10)")
     p.add_argument("--calib", help="calibration images for int8 (default: synthetic, latency only)")
     p.add_argument("--val", help="labelled folder: add top-1 per case (and to the Pareto plot)")
     p.add_argument("--grid", action="store_true", help="sweep --widths x --resolutions and draw a Pareto plot")
@@ -58,21 +61,23 @@ def add_parser(subparsers: Any) -> None:
 
 
 def grid_sources(name: str, widths: list[float], resolutions: list[int]) -> list[tuple[Any, int]]:
-    from mobilenet.export.images import default_preprocessing
-    from mobilenet.export.source import Source
-    from mobilenet.models.registry import MODELS, create_model
+    from mobilenet.data.preprocessing import Preprocessing
+    from mobilenet.sources import ModelSource
+    from mobilenet.models.registry import MODELS, build_model as create_model
 
     if name not in MODELS:
         raise ValueError(f"--grid sweeps a registered model family; {name!r} is not one (see `mobilenet list`)")
-    return [(Source(create_model(name, width_mult=w, resolution=r).eval(), f"{name}@{w:g}",
-                    default_preprocessing(r)), r) for w in widths for r in resolutions]
+    return [(ModelSource(create_model(name, width_mult=w, resolution=r).eval(), f"{name}@{w:g}",
+                    Preprocessing(r)), r) for w in widths for r in resolutions]
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from mobilenet.export.accuracy import onnx_accuracy
-    from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, RUNTIMES,
-                                        Artifacts, bench_case, bench_file, check_choices, pareto_plot)
-    from mobilenet.export.source import load_source
+    from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, Artifacts,
+                                        bench_case, bench_file, check_choices, pareto_plot)
+    from mobilenet.export.runtimes import RUNTIMES
+    from mobilenet.models.registry import MODELS
+    from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
 
     check_choices(args.runtime, RUNTIMES, "runtime")
     check_choices(args.precision, PRECISIONS, "precision")
@@ -85,13 +90,14 @@ def run_bench(args: argparse.Namespace) -> int:
                  for c in grid_sources(name, args.widths or list(GRID_WIDTHS),
                                        args.resolutions or list(GRID_RESOLUTIONS))]
     else:
-        sources = [load_source(m, resolution=args.resolution) for m in args.models if not m.endswith(".onnx")]
-        cases = [(s, args.resolution or s.model.resolution) for s in sources]
+        sources = [open_source(m, weights=args.weights if m in MODELS else None, resolution=args.resolution)
+                   for m in args.models if not m.endswith(".onnx")]
+        cases = [(s, s.resolution) for s in sources]
     artifacts = Artifacts(args.calib)
     rows: list[dict[str, Any]] = []
     files = [] if args.grid else [m for m in args.models if m.endswith(".onnx")]
     for path in files:  # exported files: their own precision and input size
-        for runtime in [r for r in args.runtime if r != "torch"] or ["onnxruntime"]:
+        for runtime in [r for r in args.runtime if RUNTIMES[r].suffix == Path(path).suffix] or ["onnxruntime"]:
             for batch in args.batch:
                 for threads in args.threads:
                     row = bench_file(path, runtime, batch, threads, args.warmup, args.runs)
@@ -101,8 +107,8 @@ def run_bench(args: argparse.Namespace) -> int:
     for source, resolution in cases:
         for runtime in args.runtime:
             for precision in args.precision:
-                if runtime == "torch" and precision == "int8":
-                    continue  # no INT8 kernels on eager PyTorch CPU; reported by bench_case if asked alone
+                if precision not in RUNTIMES[runtime].precisions and len(args.runtime) > 1:
+                    continue  # e.g. no INT8 kernels in eager PyTorch: the other runtimes cover it
                 for batch in args.batch:
                     for threads in args.threads:
                         row = bench_case(source, runtime, precision, batch, resolution, threads, artifacts,
@@ -111,9 +117,13 @@ def run_bench(args: argparse.Namespace) -> int:
                             row["top1"] = top1(source, runtime, precision, resolution, artifacts, args.val)
                         rows.append(row)
     if not rows:
-        raise ValueError("no case to run: INT8 needs --runtime onnxruntime or openvino")
+        raise ValueError("no case to run: choose a runtime that has the precision (e.g. onnxruntime for int8)")
     columns = list(BENCH_COLUMNS) + (["top1"] if args.val else [])
     print(render(rows, columns, args.format))
+    for source, _ in ([] if args.grid else cases):
+        if source.random_weights:
+            print(f"mobilenet bench: note: {source.name} {RANDOM_WEIGHTS_NOTE} (the latency is the same)",
+                  file=sys.stderr)
     if args.csv:
         Path(args.csv).write_text(render(rows, columns, "csv") + "\n")
     if args.json:
@@ -128,9 +138,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def top1(source: Any, runtime: str, precision: str, resolution: int, artifacts: Any, folder: str) -> float:
     from mobilenet.export.accuracy import onnx_accuracy, torch_accuracy
-    from mobilenet.export.images import at_resolution
 
     if runtime == "torch":
-        pre = at_resolution(source.preprocessing, resolution)
+        pre = source.preprocessing.at_resolution(resolution)
         return 100 * torch_accuracy(source.model, folder, pre, source.class_names).top1
     return 100 * onnx_accuracy(artifacts.onnx(source, resolution, precision), folder).top1

@@ -1,94 +1,85 @@
-"""``mobilenet eval``: top-1, top-5, per-class accuracy and the confusion matrix of a checkpoint."""
+"""``mobilenet eval MODEL [--data DIR]``: the task's metrics of a trained model on labelled images.
+
+MODEL is a training checkpoint or run folder (its ``best.pt``), our ``.safetensors`` file, or a
+registered name with ``--weights``. Classification reports top-1/top-5, per-class accuracy and the
+confusion matrix; detection and segmentation report their own metrics. Messages go to stderr,
+so ``--format json`` prints valid JSON only.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("eval", help="evaluate a training checkpoint on an image folder or the digits",
-                              description="Evaluate a checkpoint written by `mobilenet train`. --data DIR: "
-                                          "DIR/val/ when it exists, else the run's saved validation split of DIR, "
-                                          "else every image under DIR/<class>/.")
-    p.add_argument("--checkpoint", required=True, help="a .pt file or a run folder (its best.pt)")
-    p.add_argument("--data", default=None, help="image folder, or 'digits' (default: the run's validation images)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers (-1: sized for the machine)")
-    p.add_argument("--confusion-png", help="also draw the confusion matrix to this PNG file")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p = subparsers.add_parser("eval", help="evaluate a trained model on labelled images",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_source(p, required=False)
+    deprecated_alias(p, "--checkpoint", "model", "MODEL (positional)")
+    p.add_argument("--data", default=None,
+                   help="labelled images; default: the run's own validation images (classification: a folder of "
+                        "class folders, or 'digits')")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    p.add_argument("--workers", type=int, default=-1, help="DataLoader workers (default: -1, sized for the machine)")
+    p.add_argument("--plots", metavar="DIR", help="also write the task's plots (e.g. confusion.png) to DIR")
+    p.add_argument("--confusion-png", help=argparse.SUPPRESS)
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.set_defaults(func=run)
 
 
-def eval_dataset(data: str, checkpoint: dict[str, Any]) -> Any:
-    """The evaluation images, with class indices in the checkpoint's class order."""
-    from mobilenet.data.digits import digits_splits
-    from mobilenet.data.folders import ImageFiles, find_classes, folder_splits, scan
-    from mobilenet.engine.builders import is_digits
-
-    names = list(checkpoint["class_names"])
-    config = checkpoint["config"]
-    if is_digits(data):
-        return digits_splits(checkpoint["preprocessing"]["resolution"], config["val_fraction"], config["seed"])[1]
-    root = Path(data)
-    split_file = Path(checkpoint["path"]).parent / "split.json"
-    if (root / "val").is_dir():
-        root = root / "val"
-    elif split_file.is_file() and Path(json.loads(split_file.read_text()).get("root", "")).resolve() == root.resolve():
-        saved = json.loads(split_file.read_text())
-        return folder_splits(root, config["val_fraction"], config["seed"], saved)[1]
-    classes = find_classes(root)
-    unknown = sorted(set(classes) - set(names))
-    if unknown:
-        raise ValueError(f"class folder(s) {', '.join(unknown)} are not among the checkpoint's classes "
-                         f"({', '.join(names)})")
-    samples = [(path, names.index(classes[t])) for path, t in scan(root, classes)]
-    return ImageFiles(samples, names)
-
-
 def run(args: argparse.Namespace) -> int:
-    from mobilenet.data.pipeline import AugmentedDataset, EpochSampler, default_workers, make_loader
-    from mobilenet.data.transforms import eval_transform
-    from mobilenet.engine.checkpoint import model_from_checkpoint
+    from mobilenet.data.pipeline import AugmentedDataset, EpochSampler, collate, default_workers, make_loader
     from mobilenet.engine.distributed import DistContext
     from mobilenet.engine.evaluate import evaluate
-    from mobilenet.engine.report import plot_confusion
+    from mobilenet.sources import open_source
+    from mobilenet.tasks import get_task
 
     if args.batch_size <= 0:
         raise ValueError(f"--batch-size must be > 0, got {args.batch_size}")
-    model, checkpoint = model_from_checkpoint(args.checkpoint, prefer="best.pt")
-    data = args.data if args.data is not None else checkpoint["config"]["data"]
-    dataset = eval_dataset(data, checkpoint)
-    if args.data is None and checkpoint["config"].get("max_images"):  # exactly the run's validation images
-        from mobilenet.engine.builders import first_images
-
-        dataset = first_images(dataset, checkpoint["config"]["max_images"])
-    in_memory = not hasattr(dataset, "samples")  # the digits are tensors; folders are files to decode
-    workers = default_workers(in_memory) if args.workers < 0 else args.workers
-    loader = make_loader(AugmentedDataset(dataset, eval_transform(checkpoint["preprocessing"])),
-                         EpochSampler(len(dataset), False), args.batch_size, workers, drop_last=False)
-    result = evaluate(model, loader, checkpoint["class_names"], DistContext())
+    if not args.model:
+        raise ValueError("give the model to evaluate (a run folder, checkpoint, .safetensors file, or a name "
+                         "with --weights)")
+    source = open_source(**model_source_args(args))
+    task = get_task(source.model.config.task)
+    if not source.class_names:
+        raise ValueError(f"{args.model!r} records no class names, so its outputs cannot be matched to labelled "
+                         "images; evaluate a trained checkpoint or our .safetensors file")
+    dataset = task.eval_dataset(args.data, source.class_names, source.checkpoint)
+    workers = default_workers(bool(getattr(dataset, "in_memory", False))) if args.workers < 0 else args.workers
+    loader = make_loader(AugmentedDataset(dataset, task.eval_transform(source.preprocessing)),
+                         EpochSampler(len(dataset), False, pad=False), args.batch_size, workers, drop_last=False,
+                         collate_fn=lambda batch: collate(batch, task.stack_targets))
+    result = evaluate(task, source.model, loader, source.class_names, DistContext())
     if result.skipped:
-        print(f"warning: skipped {len(result.skipped)} unreadable image(s)")
-    rows = [{"class": name, "images": sum(result.confusion[i]), "accuracy": result.per_class[i]}
-            for i, name in enumerate(result.class_names)]
-    summary = {"checkpoint": checkpoint["path"], "data": str(data), "images": result.count,
-               "top1": result.top1, "top5": result.top5, "loss": result.loss, "confusion": result.confusion}
+        print(f"warning: skipped {len(result.skipped)} unreadable image(s); first: "
+              f"{dataset.describe(result.skipped[0])}", file=sys.stderr)
+    data = args.data if args.data is not None else (source.checkpoint or {}).get("config", {}).get("data")
+    rows = [{"class": name, result.primary: value} for name, value in result.per_class.items()]
+    summary = {"model": args.model, "data": str(data), "images": result.count, **result.metrics,
+               **{k: v for k, v in result.details.items() if k == "confusion"}}
     if args.format == "json":
-        print(render(rows, ("class", "images", "accuracy"), "json", extra=summary))
+        print(render(rows, ("class", result.primary), "json", extra=summary))
     else:
-        print(f"{checkpoint['path']} on {data}: {result.count} images  top-1 {result.top1:.4f}  "
-              f"top-5 {result.top5:.4f}  loss {result.loss:.4f}")
-        print(render(rows, ("class", "images", "accuracy"), args.format))
-        if args.format == "table":
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(f"{args.model} on {data}: {result.count} images  {metrics}")
+        print(render(rows, ("class", result.primary), args.format))
+        if args.format == "table" and "confusion" in result.details:
             width = max(len(n) for n in result.class_names)
             print("\nconfusion matrix (rows: true, columns: predicted)")
-            for name, row in zip(result.class_names, result.confusion):
+            for name, row in zip(result.class_names, result.details["confusion"]):
                 print(f"{name:>{width}}  " + " ".join(f"{v:4d}" for v in row))
-    if args.confusion_png:
-        plot_confusion(result.confusion, result.class_names, Path(args.confusion_png))
+    folder = args.plots or (str(Path(args.confusion_png).parent) if args.confusion_png else None)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        written = task.plots(result, Path(folder))
+        if args.confusion_png and written:
+            Path(written[0]).replace(args.confusion_png)
+        print(f"plots: {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
+

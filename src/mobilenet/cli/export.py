@@ -1,41 +1,67 @@
-"""``mobilenet export``: a registered model or a training checkpoint to a validated ONNX file,
-optionally with an INT8 (QDQ) twin by post-training quantization or quantization-aware fine-tuning."""
+"""``mobilenet export MODEL``: a model to a validated file for a runtime (ONNX today), optionally with
+an INT8 twin by post-training quantization or quantization-aware fine-tuning.
+
+MODEL is any model source: a registered name with ``--weights`` (without, the weights are random and
+the command says so), a weights record, our ``.safetensors``, a training checkpoint or run folder.
+The input size, preprocessing and class names come from the weights and go into the file."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
 
-FORMATS_OUT = ("onnx",)
+FILE_FORMATS = {"onnx": ".onnx"}
+"""Export targets and their file suffix."""
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("export", help="export to ONNX (float, and INT8 with --int8)",
-                              description=__doc__)
-    p.add_argument("model", help="a registered name, a checkpoint (.pt) or a training run folder")
-    p.add_argument("--format", dest="target", choices=FORMATS_OUT, default="onnx", help="file format")
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_source(p)
+    p.add_argument("--format", dest="target", choices=tuple(FILE_FORMATS), default=None,
+                   help="file format (default: from the output's suffix, else onnx)")
     p.add_argument("-o", "--output", help="output file (default: <model>.onnx); INT8 goes to <output>.int8.onnx")
     p.add_argument("--batch", default="dynamic", help="'dynamic' or a fixed batch size (default: dynamic)")
-    p.add_argument("--resolution", type=int, help="input size (default: the model's)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
+    p.add_argument("--postprocess", action="store_true",
+                   help="task models: put the post-processing inside the file (a detector's NMS)")
     p.add_argument("--check-images", help="image file or folder to compare ONNX and PyTorch on "
                                           "(default: the calibration folder, if any)")
     q = p.add_argument_group("INT8")
     q.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ, per-channel) model")
     q.add_argument("--calib", help="folder of calibration images (required with --int8)")
-    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax")
-    q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images")
+    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax",
+                   help="how activation ranges are calibrated (default: minmax)")
+    q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images (default: 128)")
     q.add_argument("--qat-epochs", type=int, default=0,
                    help="quantization-aware fine-tuning epochs before quantizing (0: post-training only)")
     q.add_argument("--qat-data", help="labelled folder (<class>/<image>) for QAT (default: --calib)")
-    q.add_argument("--qat-lr", type=float, default=0.005)
+    q.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (default: 0.005)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
-    p.add_argument("--format-report", dest="format", choices=FORMATS, default="table",
-                   help="how to print the report")
+    p.add_argument("--report-format", choices=FORMATS, default="table",
+                   help="how to print the report (default: table)")
+    deprecated_alias(p, "--format-report", "report_format", "--report-format")
     p.set_defaults(func=run_export)
+
+
+def target_format(args: argparse.Namespace) -> str:
+    """The file format: ``--format``, else the output's suffix, else ONNX; a mismatch is an error."""
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    by_suffix = next((name for name, ext in FILE_FORMATS.items() if ext == suffix), None)
+    if args.target and suffix and by_suffix != args.target:
+        raise ValueError(f"the output {args.output!r} does not end in {FILE_FORMATS[args.target]}, the suffix of "
+                         f"format {args.target}; name the file *{FILE_FORMATS[args.target]}")
+    if args.target:
+        return str(args.target)
+    if suffix and by_suffix is None:
+        raise ValueError(f"cannot export to {args.output!r}: {suffix} is not a known format; valid: "
+                         + ", ".join(f"{name} ({ext})" for name, ext in FILE_FORMATS.items()))
+    return by_suffix or "onnx"
 
 
 def int8_path(output: Path) -> Path:
@@ -46,9 +72,9 @@ def run_export(args: argparse.Namespace) -> int:
     # imported here: onnx/onnxruntime load only for this command
     from mobilenet.export.accuracy import onnx_accuracy
     from mobilenet.export.onnx import export_onnx
-    from mobilenet.export.qat import qat_int8
-    from mobilenet.export.quantize import quantize_source
-    from mobilenet.export.source import load_source
+    from mobilenet.export.onnxruntime.qat import qat_int8
+    from mobilenet.export.onnxruntime.quantize import quantize_source
+    from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
 
     if args.int8 and not args.calib:
         raise ValueError("--int8 needs --calib DIR, a folder of representative images")
@@ -56,10 +82,13 @@ def run_export(args: argparse.Namespace) -> int:
         raise ValueError("--qat-epochs only applies with --int8 --calib DIR")
     if args.calib and not Path(args.calib).is_dir():
         raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
-    source = load_source(args.model, resolution=args.resolution)
-    output = Path(args.output or f"{source.name}.onnx")
-    report = export_onnx(source, output, batch=args.batch, resolution=args.resolution, opset=args.opset,
-                         check_images=args.check_images or args.calib)
+    target = target_format(args)
+    source = open_source(**model_source_args(args))
+    if source.random_weights:
+        print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
+    output = Path(args.output or f"{source.name}{FILE_FORMATS[target]}")
+    report = export_onnx(source, output, batch=args.batch, opset=args.opset,
+                         check_images=args.check_images or args.calib, postprocess=args.postprocess)
     rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,
              "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
              "nodes": sum(report.ops.values())}]
@@ -71,7 +100,7 @@ def run_export(args: argparse.Namespace) -> int:
             result = qat.quantize
         else:
             result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
-                                     batch=args.batch, resolution=args.resolution, opset=args.opset)
+                                     batch=args.batch, opset=args.opset)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]
@@ -79,5 +108,5 @@ def run_export(args: argparse.Namespace) -> int:
         for row in rows:
             row["top1"] = 100 * onnx_accuracy(row["file"], args.val).top1
         columns.append("top1")
-    print(render(rows, columns, args.format))
+    print(render(rows, columns, args.report_format))
     return 0

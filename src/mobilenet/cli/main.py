@@ -25,13 +25,15 @@ COMMAND_MODULES = (
     "mobilenet.cli.fit",
 )
 
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError, KeyError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError, KeyError)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mobilenet",
-        description="MobileNet V1/V2/V3: models, cost accounting, weights, training and deployment.",
+        description="MobileNet V1-V4: models, cost accounting, weights, classification, detection and "
+                    "segmentation, training and deployment.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -41,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mobilenet.cli.options import apply_aliases
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = apply_aliases(parser.parse_args(argv))
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as error:

@@ -11,7 +11,7 @@ from typing import Any
 from mobilenet.cli.tables import FORMATS, render
 from mobilenet.cost import conv_cost, profile
 from mobilenet.cost.published import PUBLISHED
-from mobilenet.models.registry import CONVENTIONS, MODELS, create_model, list_models
+from mobilenet.models.registry import CONVENTIONS, MODELS, build_model as create_model, list_models
 
 LAYER_COLUMNS = ("layer", "kind", "input_shape", "output_shape", "params", "macs")
 
@@ -109,7 +109,7 @@ def run_conv_cost(args: argparse.Namespace) -> int:
 
 def model_table() -> list[dict[str, Any]]:
     """Every registered model at its nominal resolution, plus the published grid points."""
-    points = sorted({(name, MODELS[name].spec.resolution) for name in MODELS} | set(PUBLISHED))
+    points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED))
     rows = []
     for name, resolution in points:
         cost = profile(create_model(name, resolution=resolution))

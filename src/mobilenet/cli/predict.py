@@ -1,8 +1,10 @@
-"""``mobilenet predict IMAGE... --weights W``: top classes with names and probabilities.
+"""``mobilenet predict MODEL IMAGE_OR_FOLDER...``: what a model sees in images.
 
-W is a weights record, a file in our format, a training checkpoint (``--checkpoint``), or a
-peer's file with ``--model``. Images are prepared with the weights' own preprocessing; files
-that are not readable images are skipped with a message.
+MODEL is any model source (a registered name with ``--weights``, a weights record, our
+``.safetensors``, a TFLite file, a training checkpoint or run folder) or an exported ``.onnx`` file
+(float or INT8; run with onnxruntime, fed with the preprocessing stored in it). Images are
+prepared with the model's own preprocessing; folders are searched for images; files that are not
+readable images are skipped with a message on stderr. Classifiers print their top classes.
 """
 
 from __future__ import annotations
@@ -10,67 +12,169 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from mobilenet.cli.convert import add_model_options, model_options
-from mobilenet.data.images import load_images
-from mobilenet.weights import build_model
-from mobilenet.weights.records import Preprocessing
+from mobilenet.cli.options import add_peer_options, deprecated_alias, peer_options
+from mobilenet.cli.tables import FORMATS
 
-FALLBACK = Preprocessing(resolution=224, crop_pct=0.875)  # ImageNet-style, when a file records none
+MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".h5", ".keras", ".tflite", ".onnx")
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("predict", help="classify images with pretrained or trained weights")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, ...)")
-    p.add_argument("--weights", help="a weights record, our .safetensors file, or a peer's file with --model")
-    p.add_argument("--checkpoint", help="a training checkpoint (.pt), its run folder (best.pt), or our .safetensors")
-    p.add_argument("--top", type=int, default=5, help="how many classes to show per image")
-    p.add_argument("--json", action="store_true", help="print JSON for machines")
-    add_model_options(p)
-    p.set_defaults(func=run)
+    p = subparsers.add_parser("predict", help="run a model on images (classes, boxes or masks)", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="MODEL IMAGE", help="the model, then image files or folders")
+    p.add_argument("--weights", metavar="RECORD_OR_FILE", help="weights for a registered model name")
+    p.add_argument("--resolution", type=int, help="input size (default: the weights' or model's)")
+    p.add_argument("--top", type=int, default=5, help="classification: classes shown per image (default: 5)")
+    p.add_argument("--threshold", type=float, default=0.3, help="detection: lowest score shown (default: 0.3)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    p.add_argument("-o", "--output", metavar="DIR", help="write drawn results (boxes, masks) to this folder")
+    deprecated_alias(p, "--checkpoint", "checkpoint", "MODEL (the first positional argument)")
+    deprecated_alias(p, "--json", "format", "--format json", const="json")
+    deprecated_alias(p, "--model", "model_name", "MODEL (the first positional argument) with --weights")
+    add_peer_options(p)
+    p.set_defaults(func=run, checkpoint=None, model_name=None)
+
+
+def looks_like_model(text: str) -> bool:
+    """A registered name, a weights record, a model file or a run folder (not an image)."""
+    from mobilenet.models.registry import MODELS
+    from mobilenet.weights.records import RECORDS
+
+    path = Path(text)
+    return (text in MODELS or text in RECORDS or path.suffix.lower() in MODEL_SUFFIXES
+            or (path.is_dir() and any((path / name).is_file() for name in ("best.pt", "last.pt"))))
+
+
+def split_inputs(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """(model source, images) from the positionals, or the old form ``IMAGE... --weights/--checkpoint``."""
+    old = args.checkpoint or args.model_name or (args.weights and not looks_like_model(args.inputs[0]))
+    if old:
+        if args.checkpoint and args.weights:
+            raise ValueError("pass the model once: MODEL IMAGE... (with --weights for a registered name)")
+        if args.model_name:
+            return args.model_name, list(args.inputs)
+        source, args.weights = args.checkpoint or args.weights, None
+        print("mobilenet predict: note: IMAGE... --weights/--checkpoint X is deprecated; use: mobilenet predict "
+              "X IMAGE...", file=sys.stderr)
+        return source, list(args.inputs)
+    if len(args.inputs) < 2:
+        raise ValueError("give the model and at least one image: mobilenet predict MODEL IMAGE...")
+    return args.inputs[0], list(args.inputs[1:])
+
+
+def expand_images(items: list[str]) -> list[str]:
+    """Image files as given; folders replaced by the images under them (sorted)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+            if not found:
+                print(f"skipped {item}: a folder without images", file=sys.stderr)
+            out += found
+        else:
+            out.append(item)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    if bool(args.weights) == bool(args.checkpoint):
-        raise ValueError("pass exactly one of --weights (record or file) and --checkpoint (training output)")
+    from mobilenet.data.images import load_images, open_rgb
+    from mobilenet.tasks import get_task
+    from mobilenet.tasks.base import PredictOptions
+
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, got {args.top}")
-    if args.checkpoint:
-        from mobilenet.engine.checkpoint import resolve_path
-
-        args.checkpoint = str(resolve_path(args.checkpoint, prefer="best.pt"))
-    model = build_model(args.weights or args.checkpoint, args.model, args.cache_dir,
-                        trusted=bool(args.checkpoint), **model_options(args))
-    pre = getattr(model, "preprocessing", None)
-    if not pre:
-        print("note: the weights file records no preprocessing; using ImageNet mean/std, resize 256 / crop 224",
-              file=sys.stderr)
-        pre = {**FALLBACK.to_dict(), "resolution": model.resolution}
-    pre = {**FALLBACK.to_dict(), **pre}
-    names = list(getattr(model, "class_names", None) or [])
-    batch = load_images(args.images, pre)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise ValueError(f"--threshold must be in [0, 1], got {args.threshold}")
+    source_name, images = split_inputs(args)
+    images = expand_images(images)
+    if source_name.endswith(".onnx"):
+        runner, pre, names, config = onnx_model(source_name, args.resolution)
+    else:
+        runner, pre, names, config = torch_model(source_name, args)
+    task = get_task(config.get("task", "classification"))
+    batch = load_images(images, pre)
     for _, message in batch.skipped:
         print(f"skipped {message}", file=sys.stderr)
     if not batch.paths:
         raise ValueError("none of the images could be read")
-    with torch.no_grad():
-        probabilities = model(batch.tensor).softmax(-1)
-    top = min(args.top, probabilities.shape[1])
-    results = []
-    for path, row in zip(batch.paths, probabilities):
-        values, indices = row.topk(top)
-        results.append({"image": path, "top": [
-            {"index": int(i), "class": names[int(i)] if int(i) < len(names) else str(int(i)),
-             "probability": round(float(v), 6)} for v, i in zip(values, indices)]})
-    if args.json:
-        print(json.dumps({"model": model.config, "results": results,
+    outputs = runner(batch.tensor)
+    if not all(torch.isfinite(t.float()).all() for t in outputs):
+        raise ValueError(f"{source_name} gives non-finite outputs (NaN or inf): its weights are broken")
+    results = task.predict(outputs, names, PredictOptions(top=args.top, threshold=args.threshold))
+    for path, result in zip(batch.paths, results):
+        result["image"] = path
+        if args.output:
+            folder = Path(args.output)
+            folder.mkdir(parents=True, exist_ok=True)
+            task.draw(open_rgb(path), result, folder / (Path(path).stem + ".png"))
+    if args.format == "json":
+        print(json.dumps({"model": config, "results": results,
                           "skipped": [{"image": p, "reason": m} for p, m in batch.skipped]}, indent=2))
         return 0
     for result in results:
         print(result["image"])
-        for entry in result["top"]:
-            print(f"  {entry['probability']:7.3f}  {entry['index']:4d}  {entry['class']}")
+        for line in task.describe(result):
+            print(line)
     return 0
+
+
+def torch_model(source_name: str, args: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str, Any]]:
+    from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
+
+    source = open_source(source_name, weights=args.weights, resolution=args.resolution,
+                         cache_dir=args.cache_dir, **peer_options(args))
+    if source.random_weights:
+        print(f"mobilenet predict: note: {source_name} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
+    model = source.model
+
+    def run(x: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            outputs = model(x)
+        return [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+
+    return run, source.preprocessing, source.class_names, model.config.to_dict()
+
+
+def onnx_model(path: str, resolution: int | None) -> tuple[Any, Any, list[str], dict[str, Any]]:
+    from mobilenet.data.preprocessing import Preprocessing
+    from mobilenet.export.onnx import make_session, read_metadata
+
+    meta = read_metadata(path)
+    if "preprocessing" not in meta:
+        raise ValueError(f"{path!r} has no mobilenet metadata (preprocessing); export it with `mobilenet export`")
+    pre = Preprocessing.from_dict(meta["preprocessing"])
+    if resolution:
+        pre = pre.at_resolution(resolution)
+    session = make_session(path)
+    name = session.get_inputs()[0].name
+    fixed = session.get_inputs()[0].shape[0]
+
+    def run(x: torch.Tensor) -> list[torch.Tensor]:
+        batch = x.numpy()
+        if isinstance(fixed, int):  # a fixed-batch export: feed it one batch at a time
+            parts = [session.run(None, {name: chunk}) for chunk in _chunks(batch, fixed)]
+            outputs = [np.concatenate([p[i] for p in parts])[:len(batch)] for i in range(len(parts[0]))]
+        else:
+            outputs = session.run(None, {name: batch})
+        return [torch.from_numpy(np.asarray(o)) for o in outputs]
+
+    return run, pre, list(meta.get("class_names") or []), meta.get("config") or {}
+
+
+def _chunks(batch: np.ndarray, size: int) -> list[np.ndarray]:
+    chunks = []
+    for start in range(0, len(batch), size):
+        chunk = batch[start:start + size]
+        if len(chunk) < size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), axis=0)])
+        chunks.append(chunk)
+    return chunks

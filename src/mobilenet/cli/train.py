@@ -69,9 +69,14 @@ def find_recipe(name: str | None) -> Path | None:
                             + (f" or one of: {', '.join(available)}" if available else ""))
 
 
+def given_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (flags not given are None)."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+            if f.name not in SKIP and getattr(args, f.name) is not None}
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in SKIP}
-    return resolve_config(find_recipe(args.recipe), **overrides)
+    return resolve_config(find_recipe(args.recipe), **given_flags(args))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -89,11 +94,15 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from mobilenet.engine.trainer import train  # imported late: `mobilenet --help` stays fast
 
-    config = config_from_args(args)
-    result = train(config, resume=args.resume)
+    if args.resume:
+        if args.recipe:
+            raise ValueError("a resumed run keeps its own settings; drop --recipe")
+        result = train(resume=args.resume, overrides=given_flags(args))
+    else:
+        result = train(config_from_args(args))
     if result.interrupted:
-        return 130
+        return 128 + (result.signal or 2)
     if result.is_main:
-        print(f"best val top-1 {result.best_top1:.4f}; checkpoints: {result.run_dir / 'best.pt'}, "
+        print(f"best val {result.primary} {result.best_score:.4f}; checkpoints: {result.run_dir / 'best.pt'}, "
               f"{result.run_dir / 'last.pt'}")
     return 0

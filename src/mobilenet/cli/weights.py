@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from dataclasses import asdict
 from typing import Any
 
 from mobilenet.cli.tables import FORMATS, render
+from mobilenet.cost import profile
+from mobilenet.models.registry import build_model
 from mobilenet.weights.download import cache_dir, cached_path
-from mobilenet.weights.records import get_record, list_records, record_cost
+from mobilenet.weights.records import get_record, list_records
 
 COLUMNS = ("name", "model", "options", "resolution", "top1", "params", "macs", "cached", "loadable")
 
@@ -65,3 +68,12 @@ def run_info(args: argparse.Namespace) -> int:
     info["cache_path"] = str(cached_path(record, args.cache_dir))
     print(json.dumps(info, indent=2))
     return 0
+
+
+@functools.lru_cache(maxsize=None)
+def record_cost(name: str) -> dict[str, int]:
+    """Params (with and without BN) and multiply-adds of a record's model at its resolution."""
+    record = get_record(name)
+    model = build_model(record.model, **record.create_options())
+    cost = profile(model, record.preprocessing.resolution)
+    return {"params": cost.params, "params_with_bn": cost.params_with_bn, "macs": cost.macs}

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch import nn
+
 from mobilenet.layers.conv import padding_amounts
 from mobilenet.models.mobilenet import MobileNet
 from mobilenet.specs.resolve import LayerPlan
@@ -75,8 +77,10 @@ def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding
     return (size + total - dilation * (kernel - 1) - 1) // stride + 1
 
 
-class _Counter:
-    def __init__(self, padding: str, as_standard_conv: bool) -> None:
+class CostCounter:
+    """Adds one ``LayerCost`` row per conv or FC op; task heads count themselves with it too."""
+
+    def __init__(self, padding: str = "symmetric", as_standard_conv: bool = False) -> None:
         self.padding = padding
         self.as_standard_conv = as_standard_conv
         self.rows: list[LayerCost] = []
@@ -168,29 +172,70 @@ class _Counter:
         return self.layer_scale(f"{name}.scale", layer, out)
 
 
-def profile(model: MobileNet, resolution: int | tuple[int, int] | None = None,
+def profile(model: nn.Module, resolution: int | tuple[int, int] | None = None,
             as_standard_conv: bool = False) -> Profile:
     """Per-layer params and multiply-adds of ``model`` at ``resolution`` (its nominal one by default).
 
     ``as_standard_conv`` counts every depthwise separable conv as a standard conv instead (V1
     paper Table 4, "Conv MobileNet"); for bottlenecks the depthwise conv becomes a full conv.
+    A task model (detector, segmenter) is its backbone's rows (``backbone.*``) plus the rows its
+    ``head_costs(counter, feature_shapes, input_shape)`` adds for the heads.
     """
+    if not isinstance(model, MobileNet):
+        return _task_profile(model, resolution, as_standard_conv)
+    rows, _ = backbone_costs(model, resolution, as_standard_conv)
+    return Profile(model.model_name, rows[0].input_shape[1], model.width_mult, rows)
+
+
+def backbone_costs(model: MobileNet, resolution: int | tuple[int, int] | None = None,
+                   as_standard_conv: bool = False, prefix: str = "") -> tuple[list[LayerCost], list[Shape]]:
+    """The rows of a MobileNet, and the shapes (C, H, W) of the maps ``feature_info()`` lists."""
     resolution = model.resolution if resolution is None else resolution
     height, width = (resolution, resolution) if isinstance(resolution, int) else resolution
     for size in (height, width):
         model._check_size(size, "resolution")
-    counter = _Counter(model.padding, as_standard_conv)
+    counter = CostCounter(model.padding, as_standard_conv)
     plan = model.plan
+    taps = {(info.module, info.location): i for i, info in enumerate(model.feature_info())}
+    tapped: dict[int, Shape] = {}
     shape: Shape = (model.in_chans, height, width)
-    shape = counter.layer("stem", plan.stem, shape)
+    shape = counter.layer(f"{prefix}stem", plan.stem, shape)
+    if ("stem", "block") in taps:
+        tapped[taps["stem", "block"]] = shape
     for i, block in enumerate(plan.blocks):
-        shape = counter.layer(f"blocks.{i}", block, shape)
+        if ("blocks.%d" % i, "expansion") in taps:
+            tapped[taps["blocks.%d" % i, "expansion"]] = (block.expanded_channels, shape[1], shape[2])
+        if model.expansion_only_last and i == len(plan.blocks) - 1:  # a backbone tapping this expansion
+            shape = counter.conv(f"{prefix}blocks.{i}.start.conv", shape, shape[0], block.start_kernel, 1,
+                                 block.dilation, groups=shape[0]) if block.start_kernel else shape
+            if block.expanded_channels != block.in_channels or block.kind == "universal":
+                shape = counter.conv(f"{prefix}blocks.{i}.expand.conv", shape, block.expanded_channels, 1)
+            break
+        shape = counter.layer(f"{prefix}blocks.{i}", block, shape)
+        if (f"blocks.{i}", "block") in taps:
+            tapped[taps[f"blocks.{i}", "block"]] = shape
     if plan.last_conv is not None:
-        shape = counter.layer("last_conv", plan.last_conv, shape)
+        shape = counter.layer(f"{prefix}last_conv", plan.last_conv, shape)
+        if ("last_conv", "block") in taps:
+            tapped[taps["last_conv", "block"]] = shape
     features = shape[0]
     if plan.head_channels:
-        counter.fc("head_conv", features, plan.head_channels, bn=plan.spec.head_norm)
+        counter.fc(f"{prefix}head_conv", features, plan.head_channels, bn=plan.spec.head_norm)
         features = plan.head_channels
     if model.num_classes:
-        counter.fc("classifier", features, model.num_classes)
-    return Profile(model.model_name, height, model.width_mult, counter.rows)
+        counter.fc(f"{prefix}classifier", features, model.num_classes)
+    return counter.rows, [tapped[i] for i in sorted(tapped)]
+
+
+def _task_profile(model: nn.Module, resolution: int | tuple[int, int] | None, as_standard_conv: bool) -> Profile:
+    backbone = getattr(model, "backbone", None)
+    head_costs = getattr(model, "head_costs", None)
+    if not isinstance(backbone, MobileNet) or head_costs is None:
+        raise ValueError(f"cannot profile {type(model).__name__}: it is neither a MobileNet nor a task model with a "
+                         "MobileNet backbone and head_costs()")
+    resolution = model.resolution if resolution is None else resolution
+    height, width = (resolution, resolution) if isinstance(resolution, int) else resolution
+    rows, shapes = backbone_costs(backbone, (height, width), as_standard_conv, prefix="backbone.")
+    counter = CostCounter(backbone.padding, as_standard_conv)
+    head_costs(counter, shapes, (backbone.in_chans, height, width))
+    return Profile(model.config.name, height, backbone.width_mult, rows + counter.rows)

@@ -62,3 +62,34 @@ MACS_PRINTED_TO: dict[tuple[str, int], float] = {
     ("mobilenet_v4_hybrid_medium", 256): 100.0,
     ("mobilenet_v4_hybrid_large", 384): 100.0,
 }
+
+# ImageNet top-1 (%) of the published checkpoints, keyed like PUBLISHED (papers.md §1.5, §2.5, §3.6, §3.7,
+# §4.1): TF-slim's V1 and V2 grids (retrained checkpoints; the papers plot these grids without numbers), V3
+# Table 9, tf-slim's minimalistic checkpoints, and the V4 table (secondary copies; resolutions as registered).
+PUBLISHED_TOP1: dict[tuple[str, int], tuple[float, str]] = {
+    **{(f"mobilenet_v1{suffix}", resolution): (top1, "tf-slim V1 checkpoints")
+       for suffix, row in (("", (70.9, 70.0, 68.0, 65.2)), ("_075", (68.4, 67.2, 65.3, 62.1)),
+                           ("_050", (63.3, 61.7, 59.1, 56.3)), ("_025", (49.8, 47.7, 45.5, 41.5)))
+       for resolution, top1 in zip((224, 192, 160, 128), row)},
+    **{(f"mobilenet_v2{suffix}", resolution): (top1, "tf-slim V2 checkpoints")
+       for suffix, row in (("", (71.8, 70.7, 68.8, 65.3, 60.3)), ("_075", (69.8, 68.7, 66.4, 63.2, 58.8)),
+                           ("_050", (65.4, 63.9, 61.0, 57.7, 51.2)), ("_035", (60.3, 58.2, 55.7, 50.8, 45.5)))
+       for resolution, top1 in zip((224, 192, 160, 128, 96), row)},
+    ("mobilenet_v2_140", 224): (75.0, "tf-slim V2 checkpoints"),
+    ("mobilenet_v2_130", 224): (74.4, "tf-slim V2 checkpoints"),
+    **{(f"mobilenet_v3_large{suffix}", 224): (top1, "V3 Table 9")
+       for suffix, top1 in (("_125", 76.6), ("", 75.2), ("_075", 73.3), ("_050", 68.8), ("_035", 64.2))},
+    **{("mobilenet_v3_large", resolution): (top1, "V3 Table 9")
+       for resolution, top1 in ((256, 76.0), (192, 73.7), (160, 71.7), (128, 68.4), (96, 63.3))},
+    **{(f"mobilenet_v3_small{suffix}", 224): (top1, "V3 Table 9")
+       for suffix, top1 in (("_125", 70.4), ("", 67.5), ("_075", 65.4), ("_050", 58.0), ("_035", 49.8))},
+    **{("mobilenet_v3_small", resolution): (top1, "V3 Table 9")
+       for resolution, top1 in ((256, 68.5), (160, 62.8), (128, 57.3), (96, 51.7))},
+    ("mobilenet_v3_large_minimal", 224): (72.3, "tf-slim V3 checkpoints"),
+    ("mobilenet_v3_small_minimal", 224): (61.9, "tf-slim V3 checkpoints"),
+    ("mobilenet_v4_conv_small", 224): (73.8, "V4 ImageNet table"),
+    ("mobilenet_v4_conv_medium", 256): (79.9, "V4 ImageNet table"),
+    ("mobilenet_v4_conv_large", 384): (82.9, "V4 ImageNet table"),
+    ("mobilenet_v4_hybrid_medium", 256): (80.7, "V4 ImageNet table"),
+    ("mobilenet_v4_hybrid_large", 384): (83.4, "V4 ImageNet table"),
+}

@@ -18,15 +18,17 @@ CLASS_NAMES = tuple(str(d) for d in range(10))
 class TensorImages(Dataset):
     """uint8 images (N, 1 or 3, H, W) in memory with integer targets; yields (3, H, W) tensors."""
 
+    in_memory = True  # decoding is free: DataLoader workers would only add copies
+
     def __init__(self, images: torch.Tensor, targets: list[int], classes: tuple[str, ...]) -> None:
         self.images, self.targets, self.classes = images, list(targets), tuple(classes)
 
     def __len__(self) -> int:
         return len(self.targets)
 
-    def load(self, index: int) -> torch.Tensor:
+    def load(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.images[index]
-        return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
+        return (image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image), self.targets[index]
 
     def describe(self, index: int) -> str:
         return f"digits[{index}]"

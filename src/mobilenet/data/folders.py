@@ -47,7 +47,7 @@ def scan(root: Path, classes: Sequence[str]) -> list[tuple[str, int]]:
 
 
 class ImageFiles(Dataset):
-    """Image files with class indices; ``load`` gives an RGB PIL image or None if unreadable."""
+    """Image files with class indices; ``load`` gives (RGB PIL image, class index), or None if unreadable."""
 
     def __init__(self, samples: Sequence[tuple[str, int]], classes: Sequence[str]) -> None:
         self.samples, self.classes = list(samples), tuple(classes)
@@ -56,9 +56,9 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def load(self, index: int) -> Image.Image | None:
+    def load(self, index: int) -> tuple[Image.Image, int] | None:
         try:
-            return open_rgb(self.samples[index][0])
+            return open_rgb(self.samples[index][0]), self.targets[index]
         except (ImageError, Image.DecompressionBombError):
             return None
 

@@ -1,4 +1,4 @@
-"""Images for ``predict``: open any photo as RGB and apply a weights record's preprocessing.
+"""Images for ``predict`` and training: open any photo as RGB and apply a model's preprocessing.
 
 Grayscale, palette, CMYK and 16-bit images are converted to RGB; transparent ones are laid on
 white. Files that are not images, or are truncated, raise ``ImageError`` with the reason, which
@@ -16,9 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-INTERPOLATIONS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-                  "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS}
-
+from mobilenet.data.preprocessing import Preprocessing, eval_transform
 
 class ImageError(ValueError):
     """A file that cannot be used as an image (not an image, truncated, unreadable)."""
@@ -26,6 +24,8 @@ class ImageError(ValueError):
 
 def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
     """The image at ``path`` as an 8-bit RGB PIL image (fully decoded)."""
+    if Path(path).exists() and not Path(path).is_file():  # a folder, FIFO or device would block or fail
+        raise ImageError(f"{path}: not a regular file")
     try:
         with Image.open(path) as image:
             image.load()  # decode now: truncated files fail here, not later
@@ -34,6 +34,8 @@ def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageError(f"{path}: not an image file PIL can read") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: refused as a decompression bomb ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:  # PIL reports truncated/corrupt data as OSError
         raise ImageError(f"{path}: cannot decode image ({error})") from None
 
@@ -51,35 +53,6 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def preprocess(image: Image.Image, pre: dict[str, Any]) -> torch.Tensor:
-    """A (3, H, W) float tensor: resized, cropped and normalised as ``pre`` says.
-
-    ``pre``: ``resolution``, ``crop_pct`` (resize to ``resolution / crop_pct`` then center-crop),
-    ``resize_mode`` (``shorter_side`` keeps the aspect ratio, ``squash`` does not),
-    ``interpolation``, ``mean``, ``std`` (on [0, 1] pixel values).
-    """
-    resolution = int(pre["resolution"])
-    size = int(round(resolution / float(pre.get("crop_pct", 1.0))))
-    resample = INTERPOLATIONS.get(pre.get("interpolation", "bilinear"))
-    if resample is None:
-        raise ValueError(f"unknown interpolation {pre['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
-    width, height = image.size
-    if pre.get("resize_mode", "shorter_side") == "squash":
-        new_size = (size, size)
-    else:
-        scale = size / min(width, height)
-        new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    if new_size != image.size:
-        image = image.resize(new_size, resample)
-    left, top = (new_size[0] - resolution) // 2, (new_size[1] - resolution) // 2
-    if (left, top) != (0, 0) or new_size != (resolution, resolution):
-        image = image.crop((left, top, left + resolution, top + resolution))
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    mean = torch.tensor(pre.get("mean", (0.0, 0.0, 0.0)), dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(pre.get("std", (1.0, 1.0, 1.0)), dtype=torch.float32).view(3, 1, 1)
-    return (pixels - mean) / std
-
-
 @dataclass
 class Batch:
     """Preprocessed images that could be read, and the files skipped with their reasons."""
@@ -89,18 +62,20 @@ class Batch:
     skipped: list[tuple[str, str]]
 
 
-def load_images(paths: Iterable[str | os.PathLike[str]], pre: dict[str, Any]) -> Batch:
-    """Read and preprocess ``paths``; unreadable files are skipped, each with a message."""
+def load_images(paths: Iterable[str | os.PathLike[str]], pre: Preprocessing | dict[str, Any]) -> Batch:
+    """Read and preprocess ``paths`` (``eval_transform`` of ``pre``); unreadable files are skipped,
+    each with a message."""
+    pre = Preprocessing.from_dict(pre)
+    transform = eval_transform(pre)
     tensors, ok, skipped = [], [], []
     for path in paths:
         if Path(path).is_dir():
             skipped.append((str(path), f"{path}: is a folder, not an image"))
             continue
         try:
-            tensors.append(preprocess(open_rgb(path), pre))
+            tensors.append(transform(open_rgb(path)))
             ok.append(str(path))
         except ImageError as error:
             skipped.append((str(path), str(error)))
-    resolution = int(pre["resolution"])
-    tensor = torch.stack(tensors) if tensors else torch.empty(0, 3, resolution, resolution)
+    tensor = torch.stack(tensors) if tensors else torch.empty(0, 3, pre.resolution, pre.resolution)
     return Batch(tensor, ok, skipped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from typing import Any, Callable, Iterator
 
 import torch
@@ -22,26 +23,30 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
 
 
 class AugmentedDataset(Dataset):
-    """Wraps a dataset with ``load(i)``/``targets``; items are fetched with a (index, seed) key."""
+    """Wraps a dataset whose ``load(i)`` gives ``(image, target)`` (or None for an unreadable sample);
+    items are fetched with an (index, seed) key and ``transform(image, target)`` is applied to both
+    (torchvision ``transforms.v2`` moves ``tv_tensors.BoundingBoxes``/``Mask`` targets with the image)."""
 
-    def __init__(self, base: Any, transform: Callable[[Any], torch.Tensor]) -> None:
+    def __init__(self, base: Any, transform: Callable[[Any, Any], tuple[torch.Tensor, Any]]) -> None:
         self.base, self.transform = base, transform
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, int, int] | tuple[None, int, int]:
+    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor | None, Any, int]:
         index, seed = key if isinstance(key, tuple) else (key, index_seed(key))
-        image = self.base.load(index)
-        if image is None:
-            return None, self.base.targets[index], index
+        item = self.base.load(index)
+        if item is None:
+            return None, None, index
+        image, target = item
         # torchvision draws from the default CPU generator: seed it for this sample, then put the
         # caller's stream back (without workers this runs in the training process).
         generator = torch.default_generator
         state = generator.get_state()
         generator.manual_seed(seed)
         try:
-            return self.transform(image), self.base.targets[index], index
+            image, target = self.transform(image, target)
+            return image, target, index
         finally:
             generator.set_state(state)
 
@@ -86,13 +91,17 @@ class EpochSampler(Sampler):
             yield index, sample_seed(self.seed, self.epoch, index)
 
 
-def collate(batch: list[tuple[Any, int, int]]) -> dict[str, Any]:
-    """Stack the readable samples; ``skipped`` lists the indices of unreadable ones."""
+def collate(batch: list[tuple[Any, Any, int]], stack_targets: bool = True) -> dict[str, Any]:
+    """Stack the readable samples' images (and targets, when they are tensors or numbers; otherwise
+    they stay a list, as detection's per-image boxes do); ``skipped`` lists unreadable indices."""
     good = [item for item in batch if item[0] is not None]
     skipped = [index for image, _, index in batch if image is None]
     if not good:
         return {"images": None, "targets": None, "indices": torch.empty(0, dtype=torch.long), "skipped": skipped}
-    return {"images": torch.stack([g[0] for g in good]), "targets": torch.tensor([g[1] for g in good]),
+    targets: Any = [g[1] for g in good]
+    if stack_targets:
+        targets = torch.stack(targets) if isinstance(targets[0], torch.Tensor) else torch.tensor(targets)
+    return {"images": torch.stack([g[0] for g in good]), "targets": targets,
             "indices": torch.tensor([g[2] for g in good]), "skipped": skipped}
 
 
@@ -105,10 +114,19 @@ def default_workers(in_memory: bool, world_size: int = 1) -> int:
     return max(1, min(8, cores // max(world_size, 1)))
 
 
+def ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C and SIGTERM to the training process, which stops between
+    steps and shuts them down (a worker killed by the terminal's Ctrl-C would abort the run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(dataset: AugmentedDataset, sampler: EpochSampler, batch_size: int, workers: int,
-                drop_last: bool, pin_memory: bool = False) -> DataLoader:
+                drop_last: bool, pin_memory: bool = False,
+                collate_fn: Callable[[list[Any]], dict[str, Any]] = collate) -> DataLoader:
     # Its own generator: creating an iterator draws a worker base seed, which must not shift the
     # global stream (dropout) or a resumed run would diverge from the uninterrupted one.
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate_fn,
                       drop_last=drop_last, pin_memory=pin_memory, persistent_workers=False,
-                      prefetch_factor=4 if workers else None, generator=torch.Generator().manual_seed(0))
+                      prefetch_factor=4 if workers else None, generator=torch.Generator().manual_seed(0),
+                      worker_init_fn=ignore_stop_signals if workers else None)

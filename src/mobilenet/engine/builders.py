@@ -1,86 +1,39 @@
-"""Turn a ``TrainConfig`` into the run's parts: datasets, transforms, model, EMA, autocast."""
+"""Turn a ``TrainConfig`` into the run's parts: model, EMA, autocast (the task builds the data)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from mobilenet.data.digits import digits_splits
-from mobilenet.data.folders import folder_splits
-from mobilenet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, preprocessing, train_transform
 from mobilenet.engine.config import TrainConfig
-from mobilenet.models.registry import create_model
 
 
-def is_digits(data: str | None) -> bool:
-    return data in (None, "", "digits")
+def model_options(config: TrainConfig) -> dict[str, Any]:
+    """The ``create_model`` options a training config sets (None: the model's own default)."""
+    from mobilenet.models.registry import get_entry
 
-
-def build_datasets(config: TrainConfig, run_dir: Path | None) -> tuple[Any, Any, list[str], dict]:
-    """(train, val, class names, split record). A resumed run reuses ``run_dir/split.json``."""
-    if is_digits(config.data):
-        train, val, split = digits_splits(config.resolution, config.val_fraction, config.seed)
-    else:
-        saved = None
-        if run_dir is not None and (run_dir / "split.json").is_file():
-            saved = json.loads((run_dir / "split.json").read_text())
-        train, val, split = folder_splits(config.data, config.val_fraction, config.seed, saved)
-    if config.max_images:
-        train, val = first_images(train, config.max_images), first_images(val, config.max_images)
-    return train, val, list(train.classes), split
-
-
-def first_images(dataset: Any, count: int) -> Any:
-    """The dataset's first ``count`` images (same type, same classes)."""
-    if count >= len(dataset):
-        return dataset
-    keep = dataset.targets[:count]
-    if hasattr(dataset, "samples"):
-        return type(dataset)(dataset.samples[:count], dataset.classes)
-    return type(dataset)(dataset.images[:count], keep, dataset.classes)
-
-
-def build_model(config: TrainConfig, num_classes: int) -> nn.Module:
-    """The network; with ``config.weights`` the pretrained one with a new head for our classes."""
     options: dict[str, Any] = {"resolution": config.resolution}
-    if config.width_mult is not None:
-        options["width_mult"] = config.width_mult
-    for key in ("dropout", "bn_momentum"):
+    for key in ("width_mult", "dropout", "bn_momentum"):
         if getattr(config, key) is not None:
             options[key] = getattr(config, key)
-    if not config.weights:
-        return create_model(config.model, num_classes=num_classes, **options)
-    from mobilenet.weights import build_model as build_pretrained  # late: weights import the registry
-
-    # The weights' own options (TF padding and BN eps for Keras files) come with them.
-    model = build_pretrained(config.weights, config.model, **options)
-    if model.num_classes != num_classes:
-        model.classifier = nn.Linear(model.num_features, num_classes)
-        nn.init.normal_(model.classifier.weight, 0, 0.01)
-        nn.init.zeros_(model.classifier.bias)
-        model.num_classes = num_classes
-        model.creation_options["num_classes"] = num_classes
-    return model
+    entry = get_entry(config.model)
+    if entry.build is not None:  # a task model takes the options its builder declares
+        options = {k: v for k, v in options.items() if k in entry.options}
+    return options
 
 
-def model_preprocessing(model: nn.Module, config: TrainConfig) -> dict[str, Any]:
-    """Input normalisation: the pretrained weights' own (e.g. Keras' [-1, 1]) when fine-tuning,
-    ImageNet mean/std otherwise."""
-    pretrained = getattr(model, "preprocessing", None) or {}
-    mean = tuple(pretrained.get("mean", IMAGENET_MEAN))
-    std = tuple(pretrained.get("std", IMAGENET_STD))
-    return preprocessing(config.resolution, config.crop_pct, mean, std)
+def build_model(config: TrainConfig, class_names: list[str]) -> nn.Module:
+    """The network for ``class_names``; with ``config.weights`` the pretrained one, with a new head
+    where the classes differ (a classification checkpoint fills a task model's backbone only)."""
+    from mobilenet.factory import create_model
 
-
-def make_train_transform(pre: dict[str, Any], config: TrainConfig) -> Callable[[Any], torch.Tensor]:
-    return train_transform(pre, config.crop_scale, config.hflip, config.auto_augment, config.random_erase)
+    model = create_model(config.model, weights=config.weights, num_classes=len(class_names), **model_options(config))
+    return model.train()
 
 
 def _ema_update(decay: float, ema: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
@@ -108,5 +61,5 @@ def autocast_factory(amp: str, device: torch.device) -> tuple[Callable[[], Any],
         return contextlib.nullcontext, False
     dtype = torch.float16 if amp == "fp16" else torch.bfloat16
     if device.type == "cpu" and dtype == torch.float16:
-        raise ValueError("amp fp16 needs a GPU; on CPU use --amp bf16 or --amp off")
+        raise ValueError("amp fp16 needs a GPU; on CPU use amp bf16 or off")
     return partial(torch.autocast, device.type, dtype=dtype), dtype == torch.float16

@@ -61,7 +61,8 @@ class TrainConfig:
     # --- run ---
     seed: int = 0
     output: str = "runs"             # run folders are created under this folder
-    name: str | None = None          # run folder name; default: <model>-<data>-<time>
+    name: str | None = None          # run folder name; default: <model>-<data>-<time> (numbered when taken)
+    exist_ok: bool = False           # allow a new run in an existing non-empty run folder (else refused)
     save_every_steps: int = 0        # also checkpoint every N optimiser steps (0 = per epoch only)
     device: str = "auto"             # auto | cpu | cuda
     progress: bool = True            # tqdm bar per epoch
@@ -132,7 +133,7 @@ def validate(config: TrainConfig) -> None:
     if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1), got {config.ema_decay!r}")
     if (config.freeze_epochs or config.freeze_bn) and not config.weights:
-        raise ValueError("freeze_epochs and freeze_bn need pretrained weights (--weights); a random backbone "
+        raise ValueError("freeze_epochs and freeze_bn need pretrained weights (weights); a random backbone "
                          "must be trained")
 
 

@@ -22,14 +22,15 @@ from torch.optim.lr_scheduler import LambdaLR
 from mobilenet.engine.config import TrainConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float, frozen_steps: int = 0,
-                 head: str = "classifier") -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, weight_decay: float, frozen_steps: int = 0) -> list[dict[str, Any]]:
     """Weights with decay; BN parameters and biases (every 1-D tensor) without. With
-    ``frozen_steps``, everything but the ``head`` module gets learning rate 0 for that many steps."""
+    ``frozen_steps``, everything but the model's new head (``model.head_prefixes``) gets learning
+    rate 0 for that many steps."""
+    heads = tuple(f"{prefix}." for prefix in model.head_prefixes)
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            frozen = frozen_steps > 0 and not name.startswith(head + ".")
+            frozen = frozen_steps > 0 and not name.startswith(heads)
             groups.setdefault((param.ndim > 1, frozen), []).append(param)
     return [{"params": params, "weight_decay": weight_decay if decay else 0.0,
              "frozen_steps": frozen_steps if frozen else 0}

@@ -1,5 +1,6 @@
-"""What a run leaves in its folder besides checkpoints: ``metrics.csv``, TensorBoard events,
-``curves.png`` (loss and accuracy per epoch) and ``confusion.png``. Written by rank 0 only."""
+"""What a run leaves in its folder besides checkpoints: ``metrics.csv``, TensorBoard events and
+``curves.png`` (loss and the primary metric per epoch); the task adds its own plots (e.g.
+``confusion.png``). Written by rank 0 only."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+INTEGER_COLUMNS = ("epoch", "step")
+
+
 class RunLog:
     """Appends one row per epoch to ``metrics.csv`` and TensorBoard (when installed)."""
 
-    COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5",
-               "images_per_s", "epoch_s")
-
-    def __init__(self, folder: Path, enabled: bool = True) -> None:
-        self.folder, self.enabled = folder, enabled
+    def __init__(self, folder: Path, columns: Sequence[str], enabled: bool = True) -> None:
+        self.folder, self.enabled, self.columns = folder, enabled, tuple(columns)
         self.csv_path = folder / "metrics.csv"
         self.writer: Any = None
         if enabled:
@@ -30,7 +31,8 @@ class RunLog:
         if not self.csv_path.is_file():
             return []
         with self.csv_path.open() as handle:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+            return [{k: (int(float(v)) if k in INTEGER_COLUMNS else float(v)) for k, v in row.items() if v != ""}
+                    for row in csv.DictReader(handle)]
 
     def append(self, row: dict[str, float]) -> None:
         if not self.enabled:
@@ -38,7 +40,7 @@ class RunLog:
         # A resumed run may repeat an epoch that was interrupted after its row was written.
         rows = [r for r in self.rows() if int(r["epoch"]) < int(row["epoch"])] + [row]
         with self.csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         if self.writer is not None:
@@ -65,48 +67,25 @@ def load_plotting() -> None:
     import matplotlib.pyplot  # noqa: F401
 
 
-def plot_curves(rows: Sequence[dict[str, float]], path: Path) -> None:
+def plot_curves(rows: Sequence[dict[str, float]], path: Path, primary: str, train_stat: str | None = None) -> None:
+    """Loss (train and val) and the primary validation metric per epoch, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
     ax_loss.plot(epochs, [r["val_loss"] for r in rows], label="val")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [r["train_acc"] for r in rows], label="train")
-    ax_acc.plot(epochs, [r["val_top1"] for r in rows], label="val top-1")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1))
-    for ax in (ax_loss, ax_acc):
+    if train_stat:
+        ax_score.plot(epochs, [r[f"train_{train_stat}"] for r in rows], label=f"train {train_stat}")
+    ax_score.plot(epochs, [r[f"val_{primary}"] for r in rows], label=f"val {primary}")
+    ax_score.set(xlabel="epoch", ylabel=primary, title=primary, ylim=(0, 1))
+    for ax in (ax_loss, ax_score):
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(class_names)
-    size = min(4 + 0.4 * n, 20)
-    fig, ax = plt.subplots(figsize=(size, size))
-    image = ax.imshow(confusion, cmap="Blues")
-    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title="confusion matrix")
-    if n <= 30:
-        ax.set_xticklabels(class_names, rotation=90)
-        ax.set_yticklabels(class_names)
-        peak = max(max(row) for row in confusion) or 1
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(confusion[i][j]), ha="center", va="center", fontsize=8,
-                        color="white" if confusion[i][j] > peak / 2 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from mobilenet.export.images import Preprocessing, labelled_images, load_images
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.export.images import labelled_images, load_images
 from mobilenet.export.onnx import make_session, read_metadata
 
 

@@ -20,10 +20,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from mobilenet.export.fuse import inference_form
-from mobilenet.export.source import Source
+from mobilenet.export.runtimes import RUNTIMES, Runtime, get_runtime
+from mobilenet.sources import ModelSource
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
 
 
@@ -94,84 +93,34 @@ def peak_memory_since(baseline: int | None) -> float | None:
     return None if baseline is None or peak is None else max(0, peak - baseline) / 2**20
 
 
-# --- runtimes ---------------------------------------------------------------------------------
-def set_threads(threads: int | None) -> None:
-    if threads:
-        torch.set_num_threads(threads)
-
-
-def torch_runner(model: torch.nn.Module, batch: int, resolution: int, channels_last: bool = True
-                 ) -> Callable[[], Any]:
-    """Our PyTorch inference form (BN folded, channels-last) on a fixed random batch."""
-    fast = inference_form(model, channels_last=channels_last)
-    x = torch.randn(batch, 3, resolution, resolution)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-
-    def run() -> Any:
-        with torch.inference_mode():
-            return fast(x)
-
-    return run
-
-
-def onnx_runner(path: str | Path, batch: int, resolution: int, threads: int | None) -> Callable[[], Any]:
-    from mobilenet.export.onnx import make_session
-
-    session = make_session(path, threads)
-    name = session.get_inputs()[0].name
-    x = np.random.default_rng(0).standard_normal((batch, 3, resolution, resolution)).astype(np.float32)
-    return lambda: session.run(None, {name: x})
-
-
-def openvino_runner(path: str | Path, batch: int, resolution: int, threads: int | None) -> Callable[[], Any]:
-    try:
-        import openvino as ov
-    except ImportError:
-        raise ValueError("runtime 'openvino' is not installed; pip install 'mobilenet[openvino]' "
-                         "or choose --runtime torch,onnxruntime") from None
-    from mobilenet.export.onnx import load_onnx
-
-    load_onnx(path)  # clear error for a bad file before OpenVINO's own
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
-    compiled = ov.Core().compile_model(str(path), "CPU", config)
-    request = compiled.create_infer_request()
-    x = np.random.default_rng(0).standard_normal((batch, 3, resolution, resolution)).astype(np.float32)
-    return lambda: request.infer({0: x})
-
-
+# --- one case ---------------------------------------------------------------------------------
 def check_choices(values: Sequence[str], valid: Sequence[str], what: str) -> None:
     bad = [v for v in values if v not in valid]
     if bad:
         raise ValueError(f"unsupported {what} {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
 
 
-# --- one case ---------------------------------------------------------------------------------
 class Artifacts:
-    """ONNX files of a source, exported and quantized once per (resolution, batch), in a temp folder."""
+    """Each runtime's file of a source, built once per (file kind, resolution, precision), in a temp folder."""
 
-    def __init__(self, calib: str | Path | None = None) -> None:
+    def __init__(self, calib: str | Path | None = None, exporter: str = "dynamo") -> None:
         self.folder = tempfile.TemporaryDirectory(prefix="mobilenet-bench-")
-        self.calib = calib
-        self.files: dict[tuple[int, int, str], Path] = {}
+        self.calib, self.exporter = calib, exporter
+        self.files: dict[tuple[int, str, int, str], Path] = {}
 
-    def onnx(self, source: Source, resolution: int, precision: str, exporter: str = "dynamo") -> Path:
-        from mobilenet.export.onnx import export_onnx
-        from mobilenet.export.quantize import quantize_source
-
-        key = (id(source), resolution, precision)
+    def file(self, source: ModelSource, runtime: Runtime, resolution: int, precision: str) -> Path:
+        key = (id(source), runtime.file_kind or runtime.name, resolution, precision)
         if key not in self.files:
             # names of their own: widths contain dots
-            path = Path(self.folder.name) / f"{len(self.files)}-{resolution}.{precision}.onnx"
-            if precision == "int8":  # exported from the model's INT8 form, not from the float file
-                quantize_source(source, path, self.calib or synthetic_images(Path(self.folder.name)), limit=32,
-                                resolution=resolution, exporter=exporter)
-            else:
-                export_onnx(source, path, batch="dynamic", resolution=resolution, exporter=exporter)
+            path = Path(self.folder.name) / f"{len(self.files)}-{resolution}.{precision}{runtime.suffix}"
+            assert runtime.build is not None
+            runtime.build(source, path, precision, resolution, self.calib or synthetic_images(Path(self.folder.name)),
+                          self.exporter)
             self.files[key] = path
         return self.files[key]
+
+    def onnx(self, source: ModelSource, resolution: int, precision: str) -> Path:
+        return self.file(source, get_runtime("onnxruntime"), resolution, precision)
 
 
 def synthetic_images(folder: Path, count: int = 16) -> Path:
@@ -187,55 +136,51 @@ def synthetic_images(folder: Path, count: int = 16) -> Path:
     return target
 
 
-def bench_case(source: Source, runtime: str, precision: str, batch: int, resolution: int, threads: int | None,
-               artifacts: Artifacts, warmup: int = 10, runs: int = 50, exporter: str = "dynamo") -> dict[str, Any]:
+def bench_case(source: ModelSource, runtime: str, precision: str, batch: int, resolution: int, threads: int | None,
+               artifacts: Artifacts, warmup: int = 10, runs: int = 50) -> dict[str, Any]:
     """One row: latency, throughput, peak memory and file size of ``source`` on one runtime/precision/batch."""
-    check_choices([runtime], RUNTIMES, "runtime")
-    check_choices([precision], PRECISIONS, "precision")
-    set_threads(threads)
-    path = None
-    if runtime != "torch":
-        path = artifacts.onnx(source, resolution, precision, exporter)
-    elif precision == "int8":
-        raise ValueError("INT8 on the torch runtime is not supported (torch.ao eager quantization is deprecated); "
-                         "use --runtime onnxruntime or openvino for int8")
+    entry = get_runtime(runtime)
+    if precision not in entry.precisions:
+        raise ValueError(f"runtime {runtime!r} has no {precision} kernels here; valid precisions: "
+                         f"{', '.join(entry.precisions)}" + (" (torch.ao eager quantization is deprecated; use "
+                                                             "onnxruntime for int8)" if runtime == "torch" else ""))
+    if threads:
+        torch.set_num_threads(threads)
+    path = artifacts.file(source, entry, resolution, precision) if entry.build is not None else None
     baseline = reset_peak_memory()
-    if runtime == "torch":
-        run = torch_runner(source.model, batch, resolution)
-        size = sum(p.numel() * p.element_size() for p in source.model.parameters())
-    elif runtime == "onnxruntime":
-        run = onnx_runner(path, batch, resolution, threads)
-    else:
-        run = openvino_runner(path, batch, resolution, threads)
+    run = entry.runner(source, path, batch, resolution, threads)
+    size = Path(path).stat().st_size if path else sum(p.numel() * p.element_size() for p in source.model.parameters())
     timing = Timing.of(time_calls(run, warmup, runs), batch)
     from mobilenet.cost import profile
 
-    return {"model": source.name, "width_mult": source.model.width_mult, "resolution": resolution,
+    return {"model": source.name, "width_mult": getattr(source.model, "width_mult", None), "resolution": resolution,
             "runtime": runtime, "precision": precision, "batch": batch, "threads": threads or torch.get_num_threads(),
             "p50_ms": timing.p50_ms, "p90_ms": timing.p90_ms, "throughput": timing.throughput,
-            "peak_mem_mb": peak_memory_since(baseline),
-            "size_mb": (Path(path).stat().st_size if path else size) / 2**20,
+            "peak_mem_mb": peak_memory_since(baseline), "size_mb": size / 2**20,
             "macs_m": profile(source.model, resolution).macs / 1e6}
 
 
 def bench_file(path: str | Path, runtime: str, batch: int, threads: int | None, warmup: int = 10,
                runs: int = 50) -> dict[str, Any]:
-    """One row for an exported ONNX file (float or INT8), with the input size stored in it."""
+    """One row for an exported file (float or INT8), with the input size stored in it."""
     from mobilenet.export.onnx import load_onnx, read_metadata
 
-    check_choices([runtime], RUNTIMES, "runtime")
-    if runtime == "torch":
-        raise ValueError(f"{str(path)!r} is an ONNX file; bench it with --runtime onnxruntime or openvino")
+    entry = get_runtime(runtime)
+    if entry.suffix != Path(path).suffix:
+        runs_it = [name for name, r in RUNTIMES.items() if r.suffix == Path(path).suffix]
+        raise ValueError(f"{str(path)!r} is not a {runtime} file; bench it on the runtime "
+                         f"{' or '.join(runs_it) or 'onnxruntime'}")
     dims = load_onnx(path).graph.input[0].type.tensor_type.shape.dim
     fixed = dims[0].dim_value if dims[0].HasField("dim_value") else None
     if fixed and fixed != batch:
-        raise ValueError(f"{str(path)!r} was exported for batch {fixed}; use --batch {fixed} or export with --batch dynamic")
+        raise ValueError(f"{str(path)!r} was exported for batch {fixed}; bench it at batch {fixed}, or export it with "
+                         "a dynamic batch")
     meta = read_metadata(path)
     resolution = dims[2].dim_value
-    set_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     baseline = reset_peak_memory()
-    make = onnx_runner if runtime == "onnxruntime" else openvino_runner
-    timing = Timing.of(time_calls(make(path, batch, resolution, threads), warmup, runs), batch)
+    timing = Timing.of(time_calls(entry.runner(None, Path(path), batch, resolution, threads), warmup, runs), batch)
     return {"model": Path(path).name, "width_mult": meta.get("config", {}).get("width_mult"), "resolution": resolution,
             "runtime": runtime, "precision": "int8" if "quantization" in meta else "fp32", "batch": batch,
             "threads": threads, "p50_ms": timing.p50_ms, "p90_ms": timing.p90_ms, "throughput": timing.throughput,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import inspect
 import io
 import json
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ import torch
 
 import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.images import at_resolution, described, list_images, load_images
-from mobilenet.export.source import Source
+from mobilenet.export.images import list_images, load_images
 from mobilenet.files import atomic_path
+from mobilenet.sources import ModelSource
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 14  # first opset with HardSwish
@@ -105,17 +106,32 @@ def _global_pools(model: onnx.ModelProto) -> None:
         model.graph.initializer.remove(init)
 
 
+def output_names(model: torch.nn.Module) -> list[str]:
+    """The names of a model's outputs in an exported file: its ``output_names`` (task models), else
+    ``logits``."""
+    return list(getattr(model, "output_names", ("logits",)))
+
+
+def export_module(model: torch.nn.Module, postprocess: bool = False) -> torch.nn.Module:
+    """What is exported: the model, or its ``export_form(postprocess)`` (task models, e.g. a
+    detector with or without NMS inside)."""
+    form = getattr(model, "export_form", None)
+    return form(postprocess=postprocess) if callable(form) else model
+
+
 def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int,
                    dynamic_batch: bool, exporter: str) -> None:
-    names = {"input_names": ["input"], "output_names": ["logits"]}
+    outputs = output_names(model)
+    names = {"input_names": ["input"], "output_names": outputs}
     if exporter == "dynamo":
-        shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
+        argument = next(iter(inspect.signature(model.forward).parameters))
+        shapes = {argument: {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
             program = torch.onnx.export(model, (example,), None, opset_version=opset, dynamo=True,
                                         dynamic_shapes=shapes, optimize=True, verbose=False, **names)
         program.save(str(path))
     else:
-        axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+        axes = {name: {0: "batch"} for name in ["input", *outputs]} if dynamic_batch else None
         torch.onnx.export(model, (example,), str(path), opset_version=opset, dynamo=False,
                           dynamic_axes=axes, do_constant_folding=True, **names)
 
@@ -135,20 +151,40 @@ class ExportReport:
     ops: dict[str, int] = field(default_factory=dict)
 
 
+def _as_list(outputs: Any) -> list[torch.Tensor]:
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, dict):
+        return list(outputs.values())
+    return list(outputs)
+
+
 def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tensor) -> float:
-    """Max abs difference of onnxruntime and PyTorch logits on ``x``."""
+    """Max abs difference of onnxruntime and PyTorch on ``x``, over every output (each by name)."""
     with torch.no_grad():
-        expected = model(x).numpy()
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    return float(np.abs(got - expected).max())
+        expected = [t.numpy() for t in _as_list(model(x))]
+    names = [o.name for o in session.get_outputs()]
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    if len(got) != len(expected):
+        raise ExportCheckError(f"the exported file has {len(got)} outputs ({', '.join(names)}), the model "
+                               f"{len(expected)}")
+    worst = 0.0
+    for name, a, b in zip(names, got, expected):
+        if a.shape != b.shape:
+            raise ExportCheckError(f"output {name!r} has shape {a.shape} in onnxruntime but {b.shape} in PyTorch")
+        if a.size:
+            worst = max(worst, float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()))
+    return worst
 
 
-def metadata_for(source: Source, extra: dict[str, Any] | None = None) -> dict[str, str]:
+def metadata_for(source: ModelSource, extra: dict[str, Any] | None = None) -> dict[str, str]:
     """The ``metadata_props`` of an exported model (values JSON-encoded)."""
     data = {
-        "preprocessing": described(source.preprocessing),
+        "preprocessing": source.preprocessing.described(),
         "class_names": source.class_names,
-        "config": source.model.config,
+        "config": source.model.config.to_dict(),
+        "task": source.model.config.task,
+        "outputs": output_names(export_module(source.model, bool((extra or {}).get("postprocess")))),
         "source": source.name,
         "version": mobilenet.__version__,
         **(extra or {}),
@@ -165,16 +201,17 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
             model.metadata_props.add(key=key, value=value)
 
 
-def export_onnx(source: Source, path: str | Path, batch: str | int = "dynamic", resolution: int | None = None,
+def export_onnx(source: ModelSource, path: str | Path, batch: str | int = "dynamic", resolution: int | None = None,
                 opset: int = DEFAULT_OPSET, check_images: str | Path | None = None, check_limit: int = 8,
-                tolerance: float = TOLERANCE, exporter: str = "dynamo") -> ExportReport:
+                tolerance: float = TOLERANCE, exporter: str = "dynamo", postprocess: bool = False) -> ExportReport:
     """Export ``source`` to ``path``: fold BN, export, check, compare with PyTorch, then move into place.
 
     ``batch``: "dynamic" or a fixed batch size. ``check_images``: a file or folder of real images to
-    compare on besides random inputs (``check_limit`` of them).
+    compare on besides random inputs (``check_limit`` of them). ``postprocess``: task models with
+    post-processing (a detector's box decoding and NMS) export it inside the file.
     """
     if opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} has no HardSwish op; use --opset {MIN_OPSET} or higher")
+        raise ValueError(f"opset {opset} has no HardSwish op; use opset {MIN_OPSET} or higher")
     if exporter not in EXPORTERS:
         raise ValueError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}")
     dynamic = batch == "dynamic"
@@ -185,30 +222,34 @@ def export_onnx(source: Source, path: str | Path, batch: str | int = "dynamic", 
             raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
         if batch < 1:
             raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
-    resolution = resolution or source.model.resolution
-    source.model._check_size(resolution, "resolution")
-    pre = at_resolution(source.preprocessing, resolution)
-    source = Source(source.model, source.name, pre, source.class_names)
+    resolution = resolution or source.preprocessing.resolution
+    check_size = getattr(source.model, "_check_size", None)
+    if check_size is not None:
+        check_size(resolution, "resolution")
+    pre = source.preprocessing.at_resolution(resolution)
+    source = ModelSource(source.model, source.name, pre, source.class_names, source.kind, source.checkpoint)
+    channels = int(getattr(source.model, "in_chans", 3))
     real = load_images(list_images(check_images, "check-images folder")[:check_limit], pre) \
-        if check_images else None
+        if check_images and channels == 3 else None
 
-    model = fold_batch_norm(source.model)
+    model = export_module(fold_batch_norm(source.model), postprocess)
     example_batch = 2 if dynamic else int(batch)
     generator = torch.Generator().manual_seed(0)
-    random_input = torch.randn(example_batch, 3, resolution, resolution, generator=generator)
+    random_input = torch.randn(example_batch, channels, resolution, resolution, generator=generator)
     with atomic_path(path) as temp:
         _torch_to_onnx(model, random_input, temp, opset, dynamic, exporter)
         graph = onnx.load(str(temp))
         _global_pools(graph)
-        set_metadata(graph, metadata_for(source, {"opset": opset, "batch": str(batch)}))
+        set_metadata(graph, metadata_for(source, {"opset": opset, "batch": str(batch), "postprocess": postprocess}))
         onnx.save(graph, str(temp))
         onnx.checker.check_model(str(temp), full_check=True)
         session = make_session(temp)
-        diff_random = compare(session, source.model, random_input)
+        reference = export_module(source.model, postprocess).eval()
+        diff_random = compare(session, reference, random_input)
         diff_real = None
         if real is not None:
             feed = real if dynamic else real[:example_batch].repeat(example_batch, 1, 1, 1)[:example_batch]
-            diff_real = compare(session, source.model, feed)
+            diff_real = compare(session, reference, feed)
         worst = max(diff_random, diff_real or 0.0)
         if not worst <= tolerance:
             raise ExportCheckError(

@@ -1,7 +1,8 @@
-"""The network class, its feature taps and the registry of names."""
+"""The network class, its feature taps, the model description and the registry of names."""
 
+from mobilenet.models.config import ModelConfig
 from mobilenet.models.features import FeatureInfo
 from mobilenet.models.mobilenet import MobileNet
-from mobilenet.models.registry import MODELS, create_model, list_models
+from mobilenet.models.registry import MODELS, build_model, list_models
 
-__all__ = ["MODELS", "FeatureInfo", "MobileNet", "create_model", "list_models"]
+__all__ = ["MODELS", "FeatureInfo", "MobileNet", "ModelConfig", "build_model", "list_models"]

@@ -12,7 +12,8 @@ from torch import nn
 from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidual, MobileAttention, UniversalBottleneck
 from mobilenet.layers.activations import make_activation
 from mobilenet.layers.conv import PADDING_MODES, ConvNormAct, PaddingMode
-from mobilenet.models.features import FeatureInfo, FeatureLocation, feature_taps
+from mobilenet.models.config import ModelConfig
+from mobilenet.models.features import FEATURE_LOCATIONS, FeatureInfo, FeatureLocation, feature_taps
 from mobilenet.specs.resolve import LayerPlan, Plan, resolve
 from mobilenet.specs.rows import MobileNetSpec
 
@@ -53,6 +54,14 @@ class MobileNet(nn.Module):
         in_chans: input channels.
         output_stride: 8, 16 or 32; below 32 the last strides become dilation.
         padding: "symmetric" (PyTorch) or "tf_same" (TensorFlow, for TF-trained weights).
+        features_only: a backbone for task heads (timm's interface): no head conv, head norm or
+            classifier, and no layer after the last tapped one, so every parameter is used;
+            ``forward`` returns the maps of ``feature_info()``.
+        out_indices: which taps (indices into ``feature_info(feature_location)`` of the full
+            model: 0..4 for output strides 2..32; negative counts from the end); None: all.
+        feature_location: "block" (layer outputs) or "expansion" (SSDLite/LR-ASPP taps, V3 §6.3).
+        drop_last_conv: end the trunk at the last block, without the 1x1 last conv (V2 §6.3:
+            the DeepLab heads of "MNet V2*" read the 320-channel map, not the 1280 one).
     """
 
     def __init__(
@@ -67,6 +76,10 @@ class MobileNet(nn.Module):
         padding: PaddingMode = "symmetric",
         bn_eps: float | None = None,
         bn_momentum: float | None = None,
+        features_only: bool = False,
+        out_indices: tuple[int, ...] | list[int] | None = None,
+        feature_location: FeatureLocation = "block",
+        drop_last_conv: bool = False,
     ) -> None:
         super().__init__()
         if padding not in PADDING_MODES:
@@ -76,25 +89,43 @@ class MobileNet(nn.Module):
         dropout = spec.dropout if dropout is None else dropout
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if feature_location not in FEATURE_LOCATIONS:
+            raise ValueError(f"feature_location must be one of {', '.join(FEATURE_LOCATIONS)}, got {feature_location!r}")
+        if (out_indices is not None or drop_last_conv) and not features_only:
+            raise ValueError("out_indices and drop_last_conv apply to backbones: pass features_only=True")
         self.spec = spec
         self.plan: Plan = resolve(spec, width_mult, output_stride, in_chans)
         self._nominal_plan: Plan = resolve(spec, width_mult, 32, in_chans)
+        if drop_last_conv:
+            self.plan, self._nominal_plan = replace(self.plan, last_conv=None), replace(self._nominal_plan, last_conv=None)
+        self.features_only = bool(features_only)
+        self.feature_location: FeatureLocation = feature_location
+        all_taps = feature_taps(self.plan, self._nominal_plan, feature_location)
+        self.out_indices = self._check_out_indices(out_indices, len(all_taps)) if features_only else ()
+        self._taps = [all_taps[i] for i in self.out_indices]
         self.min_input_size = math.prod(layer.stride for layer in self._all_layers(self._nominal_plan))
         resolution = spec.resolution if resolution is None else resolution
         self._check_size(resolution, "resolution")
         self.resolution = int(resolution)
         self.width_mult = float(width_mult)
         self.in_chans = in_chans
-        self.num_classes = num_classes
         self.padding = padding
         self.bn_eps = spec.bn_eps if bn_eps is None else bn_eps
         self.bn_momentum = spec.bn_momentum if bn_momentum is None else bn_momentum
         options = dict(padding=padding, bn_eps=self.bn_eps, bn_momentum=self.bn_momentum)
 
+        if features_only:  # a backbone: the trunk up to its last tap, no head (no unused parameters)
+            kept_blocks, keep_last_conv = self._trunk_extent()
+            self.plan = replace(self.plan, blocks=self.plan.blocks[:kept_blocks], head_channels=None,
+                                last_conv=self.plan.last_conv if keep_last_conv else None)
+            num_classes = 0
+        self.expansion_only_last = bool(self._taps) and self._taps[-1].location == "expansion"
         plan = self.plan
         self.stem = build_layer(replace(plan.stem, in_channels=in_chans), **options)
         self.blocks = nn.Sequential(*(build_layer(layer, **options) for layer in plan.blocks))
         self.last_conv = build_layer(plan.last_conv, **options) if plan.last_conv else nn.Identity()
+        if self.expansion_only_last:
+            _keep_expansion_only(self.blocks[-1])
         self.pool = nn.AdaptiveAvgPool2d(1)
         # V3 §5.1: the last 1x1 conv works after pooling, without BN (a Linear on pooled features).
         self.head_conv: nn.Module = (
@@ -109,6 +140,7 @@ class MobileNet(nn.Module):
         self.head_act = make_activation(spec.head_act) if plan.head_channels else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.num_features = plan.classifier_in
+        self.num_classes = num_classes
         self.classifier: nn.Module = (
             nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         )
@@ -116,6 +148,44 @@ class MobileNet(nn.Module):
         # Set by ``create_model`` so that ``config`` can rebuild the model from its registry name.
         self.model_name: str = spec.name
         self.creation_options: dict[str, Any] = {}
+
+    head_prefixes: tuple[str, ...] = ("classifier",)
+    """Modules that are new when fine-tuning on other classes (``reset_classifier`` replaces them)."""
+
+    @staticmethod
+    def _check_out_indices(out_indices: Any, count: int) -> tuple[int, ...]:
+        if out_indices is None:
+            return tuple(range(count))
+        try:
+            indices = [int(i) for i in out_indices]
+        except (TypeError, ValueError):
+            raise ValueError(f"out_indices must be a sequence of integers, got {out_indices!r}") from None
+        if not indices or any(not -count <= i < count for i in indices):
+            raise ValueError(f"out_indices {tuple(out_indices)} out of range: this backbone has {count} taps "
+                             f"(indices 0..{count - 1}, output strides 2..32)")
+        resolved = sorted({i % count for i in indices})
+        return tuple(resolved)
+
+    def _trunk_extent(self) -> tuple[int, bool]:
+        """(blocks to build, whether to build the last conv) of a backbone: up to its last tap."""
+        last = self._taps[-1].module
+        if last == "last_conv":
+            return len(self.plan.blocks), True
+        return (0 if last == "stem" else int(last.split(".")[1]) + 1), False
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new, freshly initialised classifier for ``num_classes`` outputs (0: none), as timm's."""
+        if self.features_only:
+            raise ValueError("a features_only backbone has no classifier")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}")
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            nn.init.normal_(self.classifier.weight, 0, 0.01)
+            nn.init.zeros_(self.classifier.bias)
+        self.num_classes = num_classes
+        if self.creation_options:
+            self.creation_options["num_classes"] = num_classes
 
     @staticmethod
     def _all_layers(plan: Plan) -> list[LayerPlan]:
@@ -163,14 +233,22 @@ class MobileNet(nn.Module):
         x = self.dropout(self.head_act(self.head_norm(self.head_conv(x))))
         return x if pre_logits else self.classifier(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        if self.features_only:
+            return self.forward_multiscale(x, self.feature_location)
         return self.forward_head(self.forward_features(x))
 
-    def feature_info(self, location: FeatureLocation = "block") -> list[FeatureInfo]:
-        """The maps ``forward_multiscale`` returns: module, location, output stride, channels."""
-        return feature_taps(self.plan, self._nominal_plan, location)
+    def feature_info(self, location: FeatureLocation | None = None) -> list[FeatureInfo]:
+        """The maps ``forward_multiscale`` returns: module, location, output stride, channels.
 
-    def forward_multiscale(self, x: torch.Tensor, location: FeatureLocation = "block") -> list[torch.Tensor]:
+        A ``features_only`` backbone lists its own taps (``out_indices`` at ``feature_location``)."""
+        if self.features_only:
+            if location not in (None, self.feature_location):
+                raise ValueError(f"this backbone was built for feature_location={self.feature_location!r}")
+            return list(self._taps)
+        return feature_taps(self.plan, self._nominal_plan, location or "block")
+
+    def forward_multiscale(self, x: torch.Tensor, location: FeatureLocation | None = None) -> list[torch.Tensor]:
         """Feature maps at output strides 2 to 32 (see ``feature_info``), for detection/segmentation."""
         self._check_input(x)
         wanted = {(info.module, info.location): i for i, info in enumerate(self.feature_info(location))}
@@ -192,6 +270,16 @@ class MobileNet(nn.Module):
         return [out for out in outputs if out is not None]
 
     @property
-    def config(self) -> dict[str, Any]:
-        """What rebuilds this model with ``mobilenet.create_model(**config)``."""
-        return {"name": self.model_name, **self.creation_options}
+    def config(self) -> ModelConfig:
+        """What rebuilds this model: ``mobilenet.create_model(config)``."""
+        return ModelConfig(self.model_name, "classification", self.creation_options)
+
+
+def _keep_expansion_only(block: nn.Module) -> None:
+    """A backbone whose last tap is a block's expansion needs nothing after it: the rest becomes
+    ``nn.Identity`` (kept names, so the expansion's state-dict keys do not change)."""
+    if isinstance(block, InvertedResidual):
+        block.depthwise, block.se, block.project = nn.Identity(), nn.Identity(), nn.Identity()
+    elif isinstance(block, UniversalBottleneck):
+        block.middle, block.project, block.scale = nn.Identity(), nn.Identity(), nn.Identity()
+    block.use_residual = False

@@ -1,15 +1,21 @@
-"""Model names: ``create_model(name, **overrides)`` and ``list_models(pattern)``.
+"""Model names: ``build_model(name, **overrides)`` and ``list_models(pattern)``.
 
 A name encodes the architecture and its width (``mobilenet_v3_large_075`` is width 0.75);
-everything else is an override. Registering a name twice is an error.
+everything else is an override. Classifier families register their specs here; task models
+(detectors, segmenters in ``mobilenet.tasks``) register a builder under the same registry, so
+one name space and one ``ModelConfig`` cover every model. Registering a name twice is an error.
+``mobilenet.create_model`` (``mobilenet.factory``) adds weights on top of ``build_model``.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
+from torch import nn
+
+from mobilenet.models.config import ModelConfig
 from mobilenet.models.mobilenet import MobileNet
 from mobilenet.specs import (
     MOBILENET_V1,
@@ -37,11 +43,21 @@ CONVENTIONS: dict[str, Callable[[MobileNetSpec], MobileNetSpec]] = {
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its spec at width 1.0 and the width its name stands for."""
+    """A registered model.
+
+    Classifier families: ``spec`` at width 1.0 and the ``width_mult`` the name stands for.
+    Task models: ``build`` (keyword options -> model with ``.config``), the ``options`` it takes
+    and the classification family of its default ``backbone``.
+    """
 
     name: str
     spec: MobileNetSpec
     width_mult: float
+    task: str = "classification"
+    build: Callable[..., nn.Module] | None = None
+    options: tuple[str, ...] = ()
+    backbone: str | None = None
+    description: str = ""
 
 
 MODELS: dict[str, ModelEntry] = {}
@@ -49,14 +65,28 @@ MODELS: dict[str, ModelEntry] = {}
 OPTIONS = (
     "width_mult", "resolution", "num_classes", "dropout", "in_chans", "output_stride",
     "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail", "fixed_stem",
+    "features_only", "out_indices", "feature_location", "drop_last_conv",
 )
 
 
 def register(name: str, spec: MobileNetSpec, width_mult: float) -> None:
-    """Add ``name`` to the registry; refuses a name that is already there."""
+    """Add the classifier ``name`` to the registry; refuses a name that is already there."""
     if name in MODELS:
         raise ValueError(f"model name {name!r} is already registered")
     MODELS[name] = ModelEntry(name, spec, width_mult)
+
+
+def register_task_model(name: str, task: str, build: Callable[..., nn.Module], backbone: str,
+                        options: tuple[str, ...], description: str = "") -> None:
+    """Add a task model (detector, segmenter): ``build(**options)`` returns it with its ``config``.
+
+    ``backbone`` is the registered classifier it is built on by default (its spec and width are
+    what ``list_models`` and the cost tables show).
+    """
+    if name in MODELS:
+        raise ValueError(f"model name {name!r} is already registered")
+    base = get_entry(backbone)
+    MODELS[name] = ModelEntry(name, base.spec, base.width_mult, task, build, tuple(options), backbone, description)
 
 
 def _register_family(base: str, spec: MobileNetSpec, widths: tuple[float, ...]) -> None:
@@ -78,9 +108,11 @@ _register_family("mobilenet_v4_hybrid_medium", MOBILENET_V4_HYBRID_MEDIUM, (1.0,
 _register_family("mobilenet_v4_hybrid_large", MOBILENET_V4_HYBRID_LARGE, (1.0,))
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered names matching a shell-style ``pattern`` (e.g. ``"mobilenet_v3_*"``), sorted."""
-    return sorted(name for name in MODELS if fnmatch.fnmatch(name, pattern))
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Registered names matching a shell-style ``pattern`` (e.g. ``"mobilenet_v3_*"``), sorted;
+    ``task`` keeps one task's models (``"classification"``, ``"detection"``, ``"segmentation"``)."""
+    return sorted(name for name, entry in MODELS.items()
+                  if fnmatch.fnmatch(name, pattern) and (task is None or entry.task == task))
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -102,29 +134,37 @@ def model_spec(name: str, convention: Convention = "paper", reduced: bool = Fals
     return fixed_stem(spec) if fixed else spec
 
 
-def create_model(name: str, weights: str | None = None, **overrides: Any) -> MobileNet:
-    """Build a registered model. ``overrides``: any of ``OPTIONS``.
+def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -> nn.Module:
+    """Build a registered model with random weights. ``overrides``: the entry's options
+    (``OPTIONS`` for classifiers). A ``ModelConfig`` (or its dict) rebuilds a model exactly.
 
     ``convention="torchvision"`` builds torchvision's reading of V3 (expansions and the head
     scaled with width); ``reduced_tail=True`` halves the layers between C4 and C5 (V3 §6.3);
-    ``fixed_stem=True`` keeps the stem at its width-1.0 channels (Keras V3, timm V3 below 0.75).
-    ``weights`` names a weights record (whose options, such as TF padding, are applied under
-    ``overrides``) or a local checkpoint file.
+    ``fixed_stem=True`` keeps the stem at its width-1.0 channels (Keras V3, timm V3 below 0.75);
+    ``features_only=True`` gives a backbone without head (see ``MobileNet``).
     """
-    if weights is not None:
-        from mobilenet.weights import RECORDS  # imported late: weights import the registry
-
-        if str(weights) in RECORDS:
-            overrides = {**RECORDS[str(weights)].create_options(), **overrides}
+    if not isinstance(name, str):
+        config = ModelConfig.from_dict(name)
+        options = dict(config.options)
+        if config.backbone is not None:
+            options["backbone"] = config.backbone.to_dict()
+        return build_model(config.name, **{**options, **overrides})
+    entry = get_entry(name)
+    if entry.build is not None:
+        unknown = sorted(set(overrides) - set(entry.options))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(unknown)} for {name}; valid: {', '.join(entry.options)}")
+        return entry.build(**overrides)
     unknown = sorted(set(overrides) - set(OPTIONS))
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(unknown)} for create_model; valid: {', '.join(OPTIONS)}")
-    entry = get_entry(name)
+        raise ValueError(f"unknown option(s) {', '.join(unknown)} for {name}; valid: {', '.join(OPTIONS)}")
     options = dict(overrides)
     convention = options.pop("convention", "paper")
     reduced = bool(options.pop("reduced_tail", False))
     stem_fixed = bool(options.pop("fixed_stem", False))
     options.setdefault("width_mult", entry.width_mult)
+    if options.get("out_indices") is not None:
+        options["out_indices"] = tuple(options["out_indices"])
     model = MobileNet(model_spec(name, convention, reduced, stem_fixed), **options)
     model.model_name = name
     model.creation_options = {
@@ -141,8 +181,8 @@ def create_model(name: str, weights: str | None = None, **overrides: Any) -> Mob
         "reduced_tail": reduced,
         "fixed_stem": stem_fixed,
     }
-    if weights is not None:
-        from mobilenet.weights import load_weights  # imported late: weights import the registry
-
-        load_weights(model, weights)
+    if model.features_only:
+        model.creation_options.update(features_only=True, out_indices=list(model.out_indices),
+                                      feature_location=model.feature_location,
+                                      drop_last_conv=bool(options.get("drop_last_conv", False)))
     return model

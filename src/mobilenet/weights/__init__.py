@@ -2,11 +2,12 @@
 and our own safetensors + JSON format.
 
 ``load_weights(model, weights)`` takes a record name (``list_weights()``) or a local file;
-``create_pretrained(name)`` builds the model a record needs and loads it.
+``mobilenet.create_model(name, weights=...)`` builds the model the weights need and loads them.
 """
 
-from mobilenet.weights.loading import build_model, create_pretrained, load_file, load_weights
-from mobilenet.weights.records import RECORDS, Preprocessing, WeightsRecord, get_record, list_records
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.weights.loading import WeightsInfo, inspect_weights, load_backbone, load_file, load_weights
+from mobilenet.weights.records import RECORDS, WeightsRecord, get_record, list_records
 
 
 def list_weights(pattern: str = "*", source: str | None = None) -> list[str]:
@@ -18,8 +19,9 @@ __all__ = [
     "RECORDS",
     "Preprocessing",
     "WeightsRecord",
-    "build_model",
-    "create_pretrained",
+    "WeightsInfo",
+    "inspect_weights",
+    "load_backbone",
     "get_record",
     "list_records",
     "list_weights",

@@ -1,7 +1,7 @@
 """Our own weights format: a ``.safetensors`` file plus a small JSON config beside it.
 
 The safetensors header metadata holds ``format``, ``model_config`` (what
-``mobilenet.create_model(**model_config)`` takes), ``preprocessing``, ``class_names`` and
+``mobilenet.create_model(model_config)`` takes), ``preprocessing``, ``class_names`` and
 ``source`` (each JSON-encoded), so the file alone rebuilds the model without the code that
 trained or converted it; ``<name>.json`` repeats the same fields for people and other tools.
 Both files are written to temporary names and renamed into place.
@@ -18,8 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.files import atomic_path
-from mobilenet.weights.mapping import load_mapped, our_units
+from mobilenet.models.config import ModelConfig
+from mobilenet.weights.checkpoint import load_state_strict
 
 FORMAT = "mobilenet-weights/1"
 FIELDS = ("model_config", "preprocessing", "class_names", "source")
@@ -46,7 +48,7 @@ def config_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def save(model: nn.Module, path: str | os.PathLike[str], preprocessing: dict[str, Any] | None = None,
+def save(model: nn.Module, path: str | os.PathLike[str], preprocessing: Preprocessing | None = None,
          class_names: list[str] | None = None, source: dict[str, Any] | None = None) -> Path:
     """Write ``model``'s weights and config to ``path`` (``.safetensors``) and its ``.json``."""
     from safetensors.torch import save_file
@@ -55,12 +57,17 @@ def save(model: nn.Module, path: str | os.PathLike[str], preprocessing: dict[str
     if path.suffix != ".safetensors":
         raise ValueError(f"our format is a .safetensors file; got {str(path)!r} (use e.g. model.safetensors)")
     config = getattr(model, "config", None)
-    if not isinstance(config, dict) or "name" not in config:
+    if not isinstance(config, ModelConfig):
         raise ValueError("only models built with mobilenet.create_model can be saved (they know their config)")
     if class_names and model.num_classes and len(class_names) != model.num_classes:
         raise ValueError(f"{len(class_names)} class names for a model with {model.num_classes} classes")
-    info = {"model_config": config, "preprocessing": preprocessing, "class_names": list(class_names or []),
-            "source": source or {}}
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"the model has non-finite (NaN or inf) values in {len(bad)} tensor(s), first {bad[0]}; "
+                         "not saved")
+    info = {"model_config": config.to_dict(),
+            "preprocessing": Preprocessing.from_dict(preprocessing).to_dict() if preprocessing else None,
+            "class_names": list(class_names or []), "source": source or {}}
     metadata = {"format": FORMAT, **{k: json.dumps(v) for k, v in info.items()}}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
@@ -103,16 +110,15 @@ def read(path: str | os.PathLike[str]) -> SavedWeights:
 
 
 def load_into(model: nn.Module, saved: SavedWeights, origin: str) -> None:
-    """Fill ``model`` from ``saved`` with the strict identity map (all or nothing)."""
-    load_mapped(model, saved.state_dict, our_units(model), "torch", origin)
+    """Fill ``model`` from ``saved``: every key with the right shape, or nothing (a clear error)."""
+    load_state_strict(model, saved.state_dict, origin)
 
 
 def build(path: str | os.PathLike[str]) -> tuple[nn.Module, SavedWeights]:
     """Rebuild the model a file in our format describes, with its weights, in eval mode."""
-    from mobilenet.models.registry import create_model
+    from mobilenet.models.registry import build_model
 
     saved = read(path)
-    config = dict(saved.model_config)
-    model = create_model(config.pop("name"), **config)
+    model = build_model(saved.model_config)
     load_into(model, saved, f"{path}")
     return model.eval(), saved

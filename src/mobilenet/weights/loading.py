@@ -1,17 +1,20 @@
-"""``load_weights(model, weights)``: a record name or a local file, into a model of ours.
+"""Weights into models: what a record or file says about the model it fits, and strict loading.
 
 Files are recognised by content: our format (``.safetensors`` with our metadata), training
 checkpoints (``torch.save`` dicts with ``model_config``), Keras files (``.h5``, ``.keras``), and
 plain ``state_dict`` files of torchvision, timm or ours (``.pth``, ``.pt``, ``.bin``,
-``.safetensors``), told apart by their key names. After loading, ``model.preprocessing`` and
-``model.class_names`` say how to feed the model and what its outputs mean (None / [] when the
-file does not say).
+``.safetensors``), told apart by their key names. ``inspect_weights`` says what a record or file
+needs (its model, the options such as TF padding and BN epsilon, classes, preprocessing) without
+building anything; ``load_weights`` fills a built model, strictly; ``load_backbone`` fills only a
+task model's backbone from a classification checkpoint. After loading, ``model.preprocessing``
+and ``model.class_names`` say how to feed the model and what its outputs mean.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from mobilenet.models.config import ModelConfig
+from mobilenet.models.registry import build_model, get_entry, model_spec
 from mobilenet.weights import format as ours
 from mobilenet.weights import keras, timm, torchvision
 from mobilenet.weights.download import fetch
 from mobilenet.weights.labels import class_names
-from mobilenet.weights.records import RECORDS, SIGNED_UNIT, Preprocessing, WeightsRecord, get_record
+from mobilenet.data.preprocessing import SIGNED_UNIT, Preprocessing
+from mobilenet.weights.records import RECORDS, WeightsRecord, get_record
 
-_STRUCTURAL = ("padding", "bn_eps", "convention", "num_classes", "in_chans", "reduced_tail", "fixed_stem")
+STRUCTURAL = ("padding", "bn_eps", "convention", "in_chans", "reduced_tail", "fixed_stem")
+"""Options that decide the weights' shapes or numerics: a file that needs them cannot do without."""
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+WEIGHT_SUFFIXES = (*_TORCH_SUFFIXES, *keras.SUFFIXES, ".tflite")
+"""Files ``inspect_weights`` reads (a missing one is a missing file, not an unknown record)."""
+_BACKBONE_ONLY = ("features_only", "out_indices", "feature_location", "drop_last_conv")
 
 
 @dataclass
@@ -42,28 +52,27 @@ class LoadedFile:
     class_names: list[str] = field(default_factory=list)
 
 
-def _torch_state(path: Path, trusted: bool = False) -> Any:
+def _torch_state(path: Path) -> Any:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         ours.metadata(path)  # a clear error for truncated or foreign files
         return load_file(str(path))
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"cannot read {path} as a PyTorch file (not a torch.save archive); is the download "
+                         "complete?")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=not trusted)
-    except pickle.UnpicklingError:
-        raise ValueError(f"{path} holds Python objects besides tensors (a training checkpoint?); load it "
-                         "with --checkpoint / trusted=True if you trust its origin") from None
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path} holds Python objects besides tensors, which are not loaded because "
+                         f"unpickling them can run code ({str(error).splitlines()[0][:120]})") from None
     except Exception as error:  # zip errors for truncated or foreign files have many types
         raise ValueError(f"cannot read {path} as a PyTorch file ({type(error).__name__}: "
                          f"{str(error)[:120]}); is the download complete?") from None
 
 
-def read_file(path: str | os.PathLike[str], trusted: bool = False) -> LoadedFile:
-    """Open a local weights file and tell what it is.
-
-    ``trusted`` allows full unpickling of ``torch.save`` files (training checkpoints hold optimiser
-    and RNG states); otherwise only tensors and plain containers are read.
-    """
+def read_file(path: str | os.PathLike[str]) -> LoadedFile:
+    """Open a local weights file and tell what it is (tensors and plain data only: no code runs)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {str(path)!r} not found")
@@ -75,7 +84,7 @@ def read_file(path: str | os.PathLike[str], trusted: bool = False) -> LoadedFile
     if path.suffix not in _TORCH_SUFFIXES:
         raise ValueError(f"unknown weights file type {path.suffix!r} for {path}; expected one of "
                          f"{', '.join(_TORCH_SUFFIXES + keras.SUFFIXES)}")
-    data = _torch_state(path, trusted)
+    data = _torch_state(path)
     if isinstance(data, dict) and "model_config" in data and isinstance(data.get("state_dict"), dict):
         return LoadedFile("checkpoint", path, data["state_dict"], dict(data["model_config"]),
                           data.get("preprocessing"), list(data.get("class_names") or []))
@@ -100,7 +109,7 @@ def source_options(kind: str, model_name: str) -> dict[str, Any]:
     return {}
 
 
-def source_defaults(kind: str, model: nn.Module) -> tuple[dict[str, Any] | None, list[str]]:
+def source_defaults(kind: str, model: nn.Module) -> tuple[Preprocessing | None, list[str]]:
     """Preprocessing and class names a peer's file implies when it records none.
 
     Keras: [-1, 1], square resize; torchvision: ImageNet mean/std, resize 256, crop 224; timm:
@@ -120,15 +129,100 @@ def source_defaults(kind: str, model: nn.Module) -> tuple[dict[str, Any] | None,
         pre = Preprocessing(resolution, crop_pct=0.875, interpolation="bicubic")
     else:
         return None, names
-    return pre.to_dict(), names
+    return pre, names
 
 
-def apply_file(model: nn.Module, loaded: LoadedFile) -> None:
-    """Fill ``model`` from a file opened by ``read_file`` (strict: all or nothing).
+def _classes_in(state_dict: dict[str, torch.Tensor]) -> int | None:
+    """The classifier's output count of a torchvision, timm or our state dict (None: not found)."""
+    for key in ("classifier.weight", "classifier.3.weight", "classifier.1.weight"):
+        if key in state_dict and state_dict[key].dim() >= 2:
+            return int(state_dict[key].shape[0])
+    return None
 
-    For a peer's file that records no preprocessing or labels, the source's usual ones are
-    assumed (``source_defaults``).
-    """
+
+@dataclass
+class WeightsInfo:
+    """What a weights record or file says about the model it fits, before anything is built."""
+
+    reference: str
+    kind: str
+    """The record's source (``torchvision``, ``timm``, ``keras``) or the file kind (``read_file``)."""
+    model_name: str | None
+    """The registered model the weights were made for; None for peers' files that do not say."""
+    task: str = "classification"
+    required: dict[str, Any] = field(default_factory=dict)
+    """Options the weights need (``STRUCTURAL``); files without a model name get them per model."""
+    num_classes: int | None = None
+    config: ModelConfig | None = None
+    preprocessing: Preprocessing | None = None
+    class_names: list[str] = field(default_factory=list)
+    record: WeightsRecord | None = None
+    loaded: LoadedFile | None = None
+
+    def required_for(self, model_name: str) -> dict[str, Any]:
+        """The options a model called ``model_name`` needs to take these weights."""
+        if self.loaded is not None and self.config is None:
+            return source_options(self.kind, model_name)
+        return dict(self.required)
+
+
+def inspect_weights(weights: str | os.PathLike[str]) -> WeightsInfo:
+    """What ``weights`` (a record name or a local file) need, without building or downloading."""
+    reference = str(weights)
+    if reference in RECORDS:
+        record = get_record(reference)
+        if record.unsupported:
+            raise ValueError(f"weights {record.name!r} cannot be loaded: {record.unsupported}")
+        options = record.create_options()
+        required = {k: v for k, v in options.items() if k in STRUCTURAL}
+        return WeightsInfo(reference, record.source, record.model, "classification", required,
+                           options.get("num_classes"), None, record.preprocessing,
+                           class_names(record.labels), record=record)
+    path = Path(weights)
+    if not path.exists() and path.suffix.lower() in WEIGHT_SUFFIXES:
+        raise FileNotFoundError(f"weights file {reference!r} not found")
+    if not path.exists():
+        get_record(reference)  # raises with the similar record names
+    loaded = read_file(path)
+    pre = Preprocessing.from_dict(loaded.preprocessing) if loaded.preprocessing else None
+    if loaded.model_config is None:
+        return WeightsInfo(reference, loaded.kind, None, num_classes=_classes_in(loaded.state_dict),
+                           preprocessing=pre, class_names=loaded.class_names, loaded=loaded)
+    config = ModelConfig.from_dict(loaded.model_config)
+    required = {k: v for k, v in config.options.items() if k in STRUCTURAL}
+    return WeightsInfo(reference, loaded.kind, config.name, config.task, required, config.options.get("num_classes"),
+                       config, pre, loaded.class_names, loaded=loaded)
+
+
+def check_fits(model: nn.Module, record: WeightsRecord) -> None:
+    """A ValueError saying how to build the model if it is not the one ``record``'s weights need."""
+    options = record.create_options()
+    config = model.config.options if hasattr(model, "config") else {}
+    wanted = model_spec(record.model, options.get("convention", "paper")).name
+    mismatched = [k for k in STRUCTURAL + ("num_classes",) if k in options and config.get(k) != options[k]]
+    if getattr(model, "width_mult", None) != get_entry(record.model).width_mult or model.spec.name != wanted:
+        mismatched.insert(0, "architecture")
+    if mismatched:
+        args = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "resolution")
+        raise ValueError(f"weights {record.name!r} need create_model({record.model!r}, {args}) "
+                         f"(this model differs in {', '.join(mismatched)}); or use "
+                         f"mobilenet.create_model(weights={record.name!r})")
+
+
+def _load_state(model: nn.Module, info: WeightsInfo, cache_dir: str | None) -> None:
+    """Fill ``model`` (built to fit ``info``) strictly; sets its preprocessing and class names."""
+    if info.record is not None:
+        check_fits(model, info.record)
+        file = fetch(info.record, cache_dir)
+        if info.record.source == "keras":
+            keras.load(model, file)
+        else:
+            state = read_file(file).state_dict
+            (torchvision if info.record.source == "torchvision" else timm).load(model, state, info.record.name)
+        model.preprocessing, model.class_names = info.preprocessing, list(info.class_names)
+        return
+    loaded = info.loaded
+    assert loaded is not None
     origin = str(loaded.path)
     if loaded.kind == "keras":
         keras.load(model, loaded.path)
@@ -138,93 +232,38 @@ def apply_file(model: nn.Module, loaded: LoadedFile) -> None:
         timm.load(model, loaded.state_dict, origin)
     else:
         ours.load_into(model, ours.SavedWeights({}, loaded.state_dict), origin)
+    preprocessing, names = info.preprocessing, info.class_names
     if loaded.kind in ("keras", "torchvision", "timm"):
-        loaded.preprocessing, loaded.class_names = source_defaults(loaded.kind, model)
-    model.preprocessing = loaded.preprocessing
-    model.class_names = loaded.class_names
+        preprocessing, names = source_defaults(loaded.kind, model)
+    model.preprocessing, model.class_names = preprocessing, list(names)
 
 
-def load_file(model: nn.Module, path: str | os.PathLike[str], trusted: bool = False) -> LoadedFile:
-    """Fill ``model`` from a local file (strict: all or nothing); returns what the file said."""
-    loaded = read_file(path, trusted)
-    apply_file(model, loaded)
-    return loaded
-
-
-def check_fits(model: nn.Module, record: WeightsRecord) -> None:
-    """A ValueError saying how to build the model if it is not the one ``record``'s weights need."""
-    from mobilenet.models.registry import get_entry, model_spec
-
-    options = record.create_options()
-    config = getattr(model, "config", {})
-    wanted = model_spec(record.model, options.get("convention", "paper")).name
-    mismatched = [k for k in _STRUCTURAL if k in options and config.get(k) != options[k]]
-    if getattr(model, "width_mult", None) != get_entry(record.model).width_mult or model.spec.name != wanted:
-        mismatched.insert(0, "architecture")
-    if mismatched:
-        args = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "resolution")
-        raise ValueError(f"weights {record.name!r} need create_model({record.model!r}, {args}) "
-                         f"(this model differs in {', '.join(mismatched)}); or use "
-                         f"mobilenet.weights.create_pretrained({record.name!r})")
-
-
-def load_weights(model: nn.Module, weights: str | os.PathLike[str], cache_dir: str | None = None) -> nn.Module:
+def load_weights(model: nn.Module, weights: str | os.PathLike[str] | WeightsInfo,
+                 cache_dir: str | None = None) -> nn.Module:
     """Load a weights record (downloaded and cached) or a local file into ``model``, strictly."""
-    path = Path(weights)
-    if str(weights) not in RECORDS:
-        if path.exists():
-            load_file(model, path)
-            return model
-        if path.suffix in _TORCH_SUFFIXES + keras.SUFFIXES:
-            raise FileNotFoundError(f"weights file {str(weights)!r} not found")
-    record = get_record(str(weights))
-    if record.unsupported:
-        raise ValueError(f"weights {record.name!r} cannot be loaded: {record.unsupported}")
-    check_fits(model, record)
-    file = fetch(record, cache_dir)
-    if record.source == "keras":
-        keras.load(model, file)
-    else:
-        state = read_file(file).state_dict
-        (torchvision if record.source == "torchvision" else timm).load(model, state, record.name)
-    model.preprocessing = record.preprocessing.to_dict()
-    model.class_names = class_names(record.labels)
+    info = weights if isinstance(weights, WeightsInfo) else inspect_weights(weights)
+    _load_state(model, info, cache_dir)
     return model
 
 
-def create_pretrained(name: str, cache_dir: str | None = None, **overrides: Any) -> nn.Module:
-    """The model a weights record needs, built with the record's options and loaded, in eval mode."""
-    from mobilenet.models.registry import create_model
-
-    record = get_record(name)
-    model = create_model(record.model, **{**record.create_options(), **overrides})
-    return load_weights(model, name, cache_dir).eval()
+def load_file(model: nn.Module, path: str | os.PathLike[str]) -> WeightsInfo:
+    """Fill ``model`` from a local file (strict: all or nothing); returns what the file said."""
+    info = inspect_weights(path)
+    _load_state(model, info, None)
+    return info
 
 
-def build_model(weights: str, model_name: str | None = None, cache_dir: str | None = None,
-                trusted: bool = False, **options: Any) -> nn.Module:
-    """The model for ``weights`` (record, our format, checkpoint, or a peer's file + ``model_name``).
+def load_backbone(backbone: nn.Module, info: WeightsInfo, cache_dir: str | None = None) -> None:
+    """Fill a task model's ``features_only`` backbone from classification weights.
 
-    ``trusted``: ``weights`` is a training checkpoint of one's own (see ``read_file``).
+    The weights load strictly into the full classifier of the backbone's config (so every
+    converter and check applies), then the trunk tensors the backbone has are copied; the
+    classifier head is what is left out.
     """
-    from mobilenet.models.registry import create_model
-
-    if weights in RECORDS:
-        record = get_record(weights)
-        if model_name and model_name != record.model:
-            raise ValueError(f"weights {weights!r} are for {record.model}, not {model_name}; drop --model")
-        return create_pretrained(weights, cache_dir)
-    loaded = read_file(weights, trusted)
-    if loaded.model_config is not None:
-        config = dict(loaded.model_config)
-        name = config.pop("name")
-        if model_name and model_name != name:
-            raise ValueError(f"{weights} holds a {name}, not {model_name}; drop --model")
-        model = create_model(name, **config)
-    elif model_name:
-        model = create_model(model_name, **{**source_options(loaded.kind, model_name), **options})
-    else:
-        raise ValueError(f"{weights} is a {loaded.kind} file without a model config; pass --model NAME "
-                         "(see `mobilenet list`)")
-    apply_file(model, loaded)
-    return model.eval()
+    options = {k: v for k, v in backbone.config.options.items() if k not in _BACKBONE_ONLY}
+    options["num_classes"] = info.num_classes or 1000
+    full = build_model(backbone.config.name, **options)
+    _load_state(full, info, cache_dir)
+    source = full.state_dict()
+    backbone.load_state_dict({key: source[key] for key in backbone.state_dict()}, strict=True)
+    backbone.preprocessing = full.preprocessing

@@ -4,50 +4,18 @@ A record names a registered architecture and the ``create_model`` options its we
 (TensorFlow "SAME" padding and batch-norm epsilon 1e-3 for TF-trained weights, torchvision's
 channel convention), the file (URL, name, checksum), the licence, the preprocessing the weights
 were trained with, the label set and the accuracy their publisher reports. Params and MACs are
-not copied from anywhere: ``record_cost`` computes them with our profile.
+not copied from anywhere: ``mobilenet weights list`` computes them with our profile.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-SIGNED_UNIT = (0.5, 0.5, 0.5)  # mean = std = 0.5 maps [0, 1] to [-1, 1] (x / 127.5 - 1), TF's scaling
+from mobilenet.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, SIGNED_UNIT, Preprocessing
 
 Source = Literal["torchvision", "timm", "keras"]
-ResizeMode = Literal["shorter_side", "squash"]
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the model's input (the same fields as training checkpoints record).
-
-    ``shorter_side``: resize the shorter side to ``resolution / crop_pct`` keeping the aspect
-    ratio, then center-crop ``resolution``; ``squash``: resize both sides to that size.
-    """
-
-    resolution: int = 224
-    crop_pct: float = 0.875
-    resize_mode: ResizeMode = "shorter_side"
-    interpolation: str = "bilinear"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
-    color: str = "RGB"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("mean", "std"):
-            if key in known:
-                known[key] = tuple(float(v) for v in known[key])
-        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -107,18 +75,6 @@ def get_record(name: str) -> WeightsRecord:
         raise ValueError(f"unknown weights {name!r}; records: {', '.join(sorted(close)[:12])}"
                          f"{' ...' if len(close) > 12 else ''} (`mobilenet weights list`), "
                          "or pass the path of an existing file") from None
-
-
-@functools.lru_cache(maxsize=None)
-def record_cost(name: str) -> dict[str, int]:
-    """Params (with and without BN) and multiply-adds of a record's model at its resolution."""
-    from mobilenet.cost import profile
-    from mobilenet.models.registry import create_model
-
-    record = get_record(name)
-    model = create_model(record.model, **record.create_options())
-    cost = profile(model, record.preprocessing.resolution)
-    return {"params": cost.params, "params_with_bn": cost.params_with_bn, "macs": cost.macs}
 
 
 # --- torchvision (BSD-3-Clause code; weights trained on ImageNet-1k) -------------------------------

@@ -21,9 +21,9 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from mobilenet.export.images import batches, list_images
-from mobilenet.export.int8_form import check_int8_form, int8_form
+from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
-from mobilenet.export.source import Source
+from mobilenet.sources import ModelSource
 from mobilenet.files import atomic_path
 
 CALIBRATION_METHODS = {
@@ -118,7 +118,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
                             calibration_cache_path=None)
         except ValueError as error:  # histogram calibrators fail on tensors with a (near-)zero range
             raise ValueError(f"{method} calibration failed ({error}); an untrained model has near-zero "
-                             "activations: quantize a trained model, or use --calib-method minmax") from None
+                             "activations: quantize a trained model, or calibrate with the minmax method") from None
         quantized = onnx.load(str(temp))
         set_metadata(quantized, {p.key: p.value for p in float_model.metadata_props if p.key.startswith("mobilenet.")})
         set_metadata(quantized, {"mobilenet.quantization": json.dumps({
@@ -132,7 +132,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
                           Path(float_path).stat().st_size)
 
 
-def quantize_source(source: Source, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
+def quantize_source(source: ModelSource, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
                     method: str = "minmax", limit: int = 128, batch: str | int = "dynamic",
                     resolution: int | None = None, opset: int = DEFAULT_OPSET, exporter: str = "dynamo",
                     extra_meta: dict | None = None) -> QuantizeReport:
@@ -142,10 +142,10 @@ def quantize_source(source: Source, out_path: str | Path, calib: str | Path | It
     so onnxruntime runs int8 kernels end to end instead of float islands around every hard-swish.
     """
     form = int8_form(source.model)
-    check_int8_form(source.model, form, resolution or source.preprocessing["resolution"])
+    check_int8_form(source.model, form, resolution or source.preprocessing.resolution)
     with tempfile.TemporaryDirectory() as work:
         float_path = Path(work) / "int8-form.onnx"
-        export_onnx(Source(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
+        export_onnx(ModelSource(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
                     resolution=resolution, opset=opset, exporter=exporter)
         return quantize_onnx(float_path, out_path, calib, method=method, limit=limit,
                              extra_meta={"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})})

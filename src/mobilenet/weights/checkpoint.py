@@ -1,7 +1,10 @@
-"""Checkpoints: written atomically, self-describing, loaded with errors that say what is wrong.
+"""Training checkpoints: written atomically, self-describing, read without running code.
 
-A checkpoint (``best.pt``, ``last.pt`` in the run folder) holds:
-``format``, ``model_config`` (``create_model(**model_config)`` rebuilds the network), ``state_dict``
+Written by ``mobilenet.engine`` and read by every command, so it lives beside the other weights
+formats. Reading uses ``torch.load(weights_only=True)``: tensors, numbers, strings and plain
+containers only, so a malicious pickle cannot run code (the RNG states are stored as tensors and
+lists for that reason). A checkpoint (``best.pt``, ``last.pt`` in the run folder) holds:
+``format``, ``model_config`` (``mobilenet.create_model(model_config)`` rebuilds the network), ``state_dict``
 (the evaluation weights: the EMA when enabled), ``class_names``, ``preprocessing`` (resolution,
 crop, mean/std), ``config`` (the resolved training config), ``epoch``, ``step``, ``metrics``, and in
 ``last.pt`` a ``resume`` record (raw weights, optimiser, scheduler, EMA, RNG states, sampler position).
@@ -10,6 +13,8 @@ crop, mean/std), ``config`` (the resolved training config), ``epoch``, ``step``,
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +47,21 @@ def resolve_path(path: str | Path, prefer: str = "last.pt") -> Path:
 
 def read_checkpoint(path: str | Path, prefer: str = "last.pt") -> dict[str, Any]:
     path = resolve_path(path, prefer)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not a readable checkpoint (not a PyTorch file; truncated or another "
+                         "format?)")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # pickle/zip errors have many types; all mean "not a checkpoint"
-        raise ValueError(f"{str(path)!r} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{str(path)!r} holds Python objects besides tensors and plain data; it is not loaded "
+                         "because unpickling them could run code (a checkpoint of an older version, or not "
+                         f"ours: {str(error).splitlines()[0][:100]})") from None
+    except Exception as error:  # zip errors have many types; all mean "not a checkpoint"
+        raise ValueError(f"{str(path)!r} is not a readable checkpoint ({type(error).__name__}: "
+                         f"{str(error)[:120]})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a mobilenet training checkpoint (no {FORMAT!r} format tag); "
-                         "for pretrained weights use --weights")
+                         "load pretrained weights as weights, not as a checkpoint")
     checkpoint["path"] = str(path)
     return checkpoint
 
@@ -64,8 +77,8 @@ def load_state_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], sou
     if classifier:
         key, theirs, ours = classifier[0]
         raise ValueError(f"{source} has {theirs[0]} classes but the model has {ours[0]} ({key}: {theirs} vs "
-                         f"{ours}); build the model with num_classes={theirs[0]}, or fine-tune with --weights "
-                         "to get a new head")
+                         f"{ours}); build the model with num_classes={theirs[0]}, or load it as pretrained "
+                         "weights to get a new head")
     if missing or unexpected or wrong:
         parts = []
         if wrong:
@@ -80,12 +93,16 @@ def load_state_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], sou
 
 
 def model_from_checkpoint(path: str | Path, prefer: str = "best.pt") -> tuple[nn.Module, dict[str, Any]]:
-    """The network a checkpoint describes, with its weights, and the checkpoint record."""
-    from mobilenet.models.registry import create_model
+    """The network a checkpoint describes, with its weights, preprocessing and class names, and
+    the checkpoint record."""
+    from mobilenet.data.preprocessing import Preprocessing
+    from mobilenet.models.registry import build_model
 
     checkpoint = read_checkpoint(path, prefer)
-    config = dict(checkpoint["model_config"])
-    model = create_model(config.pop("name"), **config)
+    model = build_model(checkpoint["model_config"])
     load_state_strict(model, checkpoint["state_dict"], f"checkpoint {checkpoint['path']!r}")
+    pre = checkpoint.get("preprocessing")
+    model.preprocessing = Preprocessing.from_dict(pre) if pre else None
+    model.class_names = list(checkpoint.get("class_names") or [])
     model.eval()
     return model, checkpoint

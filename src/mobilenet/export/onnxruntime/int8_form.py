@@ -23,7 +23,7 @@ from torch import nn
 from mobilenet.blocks.inverted_residual import InvertedResidual
 from mobilenet.blocks.squeeze_excite import SqueezeExcite
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.pad import INT8_DEPTHWISE_MULTIPLE, pad_expansions
+from mobilenet.export.onnxruntime.pad import INT8_DEPTHWISE_MULTIPLE, pad_expansions
 from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.layers.conv import ConvNormAct
 

@@ -28,12 +28,13 @@ from torch.nn.utils import parametrize
 from mobilenet.blocks import FusedBottleneck, InvertedResidual, MobileAttention, SqueezeExcite, UniversalBottleneck
 from mobilenet.layers.layer_scale import LayerScale
 from mobilenet.data.images import open_rgb
-from mobilenet.data.transforms import train_transform
+from mobilenet.tasks.classification.transforms import train_transform
 from mobilenet.export.accuracy import _targets_in_model_order
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.images import Preprocessing, labelled_images, list_images, load_images
-from mobilenet.export.quantize import QuantizeReport, quantize_source
-from mobilenet.export.source import Source
+from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.export.images import labelled_images, list_images, load_images
+from mobilenet.export.onnxruntime.quantize import QuantizeReport, quantize_source
+from mobilenet.sources import ModelSource
 from mobilenet.layers.conv import ConvNormAct
 from mobilenet.models.mobilenet import MobileNet
 
@@ -195,7 +196,7 @@ def fine_tune(model: nn.Module, folder: str | Path, pre: Preprocessing, class_na
     """A short SGD fine-tune (cosine, label smoothing 0.1) on ``folder/<class>/<image>``."""
     folder = Path(folder)
     folder = folder / "train" if (folder / "train").is_dir() else folder
-    resize = int(round(pre["resolution"] / pre["crop_pct"] * 1.15))
+    resize = int(round(pre.resize * 1.15))
     images, targets, classes = _training_images(folder, resize)
     mapping = _targets_in_model_order(classes, class_names)
     transform = train_transform(pre, crop_scale=0.25)
@@ -236,7 +237,7 @@ class QatReport:
     epochs: int
 
 
-def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_dir: str | Path, epochs: int,
+def qat_int8(source: ModelSource, out_path: str | Path, train_dir: str | Path, calib_dir: str | Path, epochs: int,
              method: str = "minmax", batch: str | int = "dynamic", lr: float = 0.005,
              log: Callable[[str], None] = print) -> QatReport:
     """Fine-tune ``source`` with simulated INT8 for ``epochs``, then write the QDQ model to ``out_path``."""
@@ -252,6 +253,6 @@ def qat_int8(source: Source, out_path: str | Path, train_dir: str | Path, calib_
             model(load_images(calib[start:start + 16], source.preprocessing))
     sim.set(observe=True, quantize=True)
     fine_tune(model, train_dir, source.preprocessing, source.class_names, epochs, lr=lr, log=log)
-    tuned = Source(sim.bake(), f"{source.name}-qat", source.preprocessing, source.class_names)
+    tuned = ModelSource(sim.bake(), f"{source.name}-qat", source.preprocessing, source.class_names)
     report = quantize_source(tuned, out_path, calib_dir, method=method, batch=batch, extra_meta={"qat_epochs": epochs})
     return QatReport(report, epochs)

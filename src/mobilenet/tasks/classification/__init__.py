@@ -1,0 +1,1 @@
+"""Image classification: data, transforms, metrics and plots of the classification task."""
