@@ -1,6 +1,6 @@
 """``mobilenet demo``: the main job end to end on the embedded digits, in a few minutes on a CPU.
 
-Trains MobileNetV3-Small from scratch (``recipes/digits.yaml``), evaluates the best checkpoint on the
+Trains MobileNetV3-Small from scratch (the ``digits`` recipe), evaluates the best checkpoint on the
 held-out images, and prints accuracy, parameters, multiply-adds, measured latency and the run folder.
 """
 
@@ -34,7 +34,7 @@ def measure_latency(model: nn.Module, resolution: int, runs: int = 50, warmup: i
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help="train MobileNetV3-Small on the embedded digits and report it",
                               description="Train, evaluate and measure a MobileNetV3-Small on the embedded "
-                                          "handwritten digits (recipes/digits.yaml; any train flag overrides it).")
+                                          "handwritten digits (the digits recipe; any train flag overrides it).")
     p.set_defaults(recipe="digits", resume=None)
     add_config_flags(p)
     p.set_defaults(func=run)
