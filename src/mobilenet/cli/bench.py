@@ -73,9 +73,12 @@ def run_bench(args: argparse.Namespace) -> int:
     from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, RUNTIMES,
                                         Artifacts, bench_case, bench_file, check_choices, pareto_plot)
     from mobilenet.export.source import load_source
+    from mobilenet.extras import pyplot
 
     check_choices(args.runtime, RUNTIMES, "runtime")
     check_choices(args.precision, PRECISIONS, "precision")
+    if args.grid or args.plot:
+        pyplot("the Pareto plot (--grid, --plot)")  # before measuring: missing matplotlib fails early
     if args.val and not Path(args.val).is_dir():
         raise FileNotFoundError(f"validation folder {args.val!r} does not exist")
     if args.calib and not Path(args.calib).is_dir():

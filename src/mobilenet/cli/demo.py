@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mobilenet.cli.train import add_config_flags, config_from_args
+from mobilenet.extras import MissingExtra
 
 
 def measure_latency(model: nn.Module, resolution: int, runs: int = 50, warmup: int = 10) -> float:
@@ -73,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"latency     {latency:.2f} ms per image (batch 1, CPU, {torch.get_num_threads()} threads, median of 50)")
     print(f"time        {train_s:.0f} s to train and validate")
     print(f"run folder  {result.run_dir}  (best.pt, last.pt, metrics.csv, curves.png, confusion.png, tensorboard/)")
-    from mobilenet.export.report import demo_deploy_lines  # issue 5: the same model on an edge runtime
-
+    try:  # issue 5: the same model on an edge runtime
+        from mobilenet.export.report import demo_deploy_lines
+    except MissingExtra as missing:
+        print(f"\ndeploy      skipped: {missing}")
+        return 0
     print("\n".join(["", "deploy      float and INT8 (static QDQ, per-channel) ONNX of best.pt:",
                       *demo_deploy_lines(config, result.run_dir, loader)]))
     return 0

@@ -57,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from mobilenet.engine.distributed import DistContext
     from mobilenet.engine.evaluate import evaluate
     from mobilenet.engine.report import plot_confusion
+    from mobilenet.extras import pyplot
 
     if args.batch_size <= 0:
         raise ValueError(f"--batch-size must be > 0, got {args.batch_size}")
+    if args.confusion_png:
+        pyplot("--confusion-png")  # before evaluating: missing matplotlib fails early
     model, checkpoint = model_from_checkpoint(args.checkpoint, prefer="best.pt")
     data = args.data if args.data is not None else checkpoint["config"]["data"]
     dataset = eval_dataset(data, checkpoint)
@@ -90,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
             for name, row in zip(result.class_names, result.confusion):
                 print(f"{name:>{width}}  " + " ".join(f"{v:4d}" for v in row))
     if args.confusion_png:
-        plot_confusion(result.confusion, result.class_names, Path(args.confusion_png))
+        plot_confusion(result.confusion, result.class_names, Path(args.confusion_png), required=True)
     return 0

@@ -1,11 +1,18 @@
 """What a run leaves in its folder besides checkpoints: ``metrics.csv``, TensorBoard events,
-``curves.png`` (loss and accuracy per epoch) and ``confusion.png``. Written by rank 0 only."""
+``curves.png`` (loss and accuracy per epoch) and ``confusion.png``. Written by rank 0 only.
+
+The PNG plots need matplotlib (the ``plots`` extra); without it a run trains as usual, says so
+once, and draws nothing.
+"""
 
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+from mobilenet.extras import MissingExtra, available, pyplot
 
 
 class RunLog:
@@ -52,25 +59,26 @@ class RunLog:
             self.writer.close()
 
 
-def load_plotting() -> None:
-    """Import matplotlib (Agg) now, before training starts.
+def load_plotting() -> bool:
+    """Import matplotlib (Agg) now, before training starts; False, with one note, when it is missing.
 
     Imported lazily at the first epoch's plots, a Ctrl-C landing inside matplotlib's import is
     turned into a ``RuntimeError`` by Python's class creation, and the run would die with a
     traceback instead of saving ``last.pt``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
+    try:
+        pyplot()
+    except MissingExtra as missing:
+        print(f"note: no curves.png or confusion.png for this run: {missing}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def plot_curves(rows: Sequence[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Loss and accuracy per epoch as a PNG; nothing without matplotlib (``load_plotting`` says so)."""
+    if not available("matplotlib"):
+        return
+    plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train")
@@ -87,12 +95,12 @@ def plot_curves(rows: Sequence[dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path,
+                   required: bool = False) -> None:
+    """The confusion matrix as a PNG. Without matplotlib: ``MissingExtra`` if ``required``, else nothing."""
+    if not required and not available("matplotlib"):
+        return
+    plt = pyplot("drawing the confusion matrix")
     n = len(class_names)
     size = min(4 + 0.4 * n, 20)
     fig, ax = plt.subplots(figsize=(size, size))

@@ -22,6 +22,7 @@ import torch
 
 from mobilenet.export.fuse import inference_form
 from mobilenet.export.source import Source
+from mobilenet.extras import pyplot, require
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "int8")
@@ -125,11 +126,7 @@ def onnx_runner(path: str | Path, batch: int, resolution: int, threads: int | No
 
 
 def openvino_runner(path: str | Path, batch: int, resolution: int, threads: int | None) -> Callable[[], Any]:
-    try:
-        import openvino as ov
-    except ImportError:
-        raise ValueError("runtime 'openvino' is not installed; pip install 'mobilenet[openvino]' "
-                         "or choose --runtime torch,onnxruntime") from None
+    ov = require("openvino", "runtime 'openvino'")
     from mobilenet.export.onnx import load_onnx
 
     load_onnx(path)  # clear error for a bad file before OpenVINO's own
@@ -265,11 +262,7 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
 
 def pareto_plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str) -> None:
     """Latency vs MACs (and accuracy vs latency when rows have ``top1``), Pareto fronts drawn, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     with_accuracy = any(row.get("top1") is not None for row in rows)
     fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 6.5, 5), squeeze=False)
     ax = axes[0][0]

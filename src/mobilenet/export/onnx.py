@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 
 import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import at_resolution, described, list_images, load_images
 from mobilenet.export.source import Source
+from mobilenet.extras import require
 from mobilenet.files import atomic_path
+
+onnx = require("onnx", "ONNX export")
+ort = require("onnxruntime", "ONNX export")
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 14  # first opset with HardSwish
@@ -109,6 +111,7 @@ def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, op
                    dynamic_batch: bool, exporter: str) -> None:
     names = {"input_names": ["input"], "output_names": ["logits"]}
     if exporter == "dynamo":
+        require("onnxscript", "the dynamo ONNX exporter")
         shapes = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
             program = torch.onnx.export(model, (example,), None, opset_version=opset, dynamo=True,
