@@ -12,8 +12,9 @@ processes may ask for the same file at once (torchrun ranks, parallel jobs on a 
   the right hash; only then is it renamed to the real name (one ``os.replace``), so the cache never
   holds a truncated or wrong file under that name;
 - under torchrun (``LOCAL_RANK`` set) local rank 0 downloads: the other ranks of the machine wait
-  for its file (or take over when it never starts). Only the file system is used, never a collective
-  call, so a rank that fetches weights on its own cannot hang, with or without a process group.
+  for its file, then for the lock (or take over when rank 0 never downloads). Only the file system
+  is used, never a collective call, so a rank that fetches weights on its own cannot hang, with or
+  without a process group.
 
 Records whose URL is on huggingface.co go through ``huggingface_hub`` when it is installed
 (``mobilenet.weights.hub``: its cache, locking and progress, and the Hub's SHA-256).
@@ -34,7 +35,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 from tqdm import tqdm
 
 from mobilenet.extras import available
@@ -179,19 +180,15 @@ def _local_rank() -> int:
         return 0
 
 
-def _wait_for_local_rank_zero(lock: FileLock, target: Path) -> None:
-    """Under torchrun, before a rank other than local rank 0 takes the lock: give rank 0 the first turn.
+def _wait_for_local_rank_zero(target: Path) -> None:
+    """Under torchrun, a rank other than local rank 0 first waits for rank 0 to download ``target``.
 
-    Returns when ``target`` exists, or when nobody holds the lock after ``RANK_ZERO_GRACE_S``
-    (rank 0 is not downloading this file, or failed: this rank then downloads it itself).
+    After ``RANK_ZERO_GRACE_S`` without the file (rank 0 is still downloading, does not fetch this
+    file, or failed) it goes on to the lock: it waits there for a download in progress, or
+    downloads the file itself.
     """
     deadline = time.monotonic() + RANK_ZERO_GRACE_S
     while not target.is_file() and time.monotonic() < deadline:
-        try:
-            lock.acquire(blocking=False)
-        except Timeout:  # rank 0 (or another process) is downloading: wait for it
-            return
-        lock.release()
         time.sleep(POLL_S)
 
 
@@ -212,7 +209,7 @@ def fetch(record: WeightsRecord, directory: str | os.PathLike[str] | None = None
     lock = FileLock(target.with_name(target.name + ".lock"))
     rank = _local_rank()
     if rank != 0:
-        _wait_for_local_rank_zero(lock, target)
+        _wait_for_local_rank_zero(target)
     with lock:
         if target.is_file():  # another process downloaded it while this one waited
             return _checked(target, record)
