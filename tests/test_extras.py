@@ -13,6 +13,7 @@ from typing import Callable
 import pytest
 
 from mobilenet.extras import EXTRAS, MissingExtra, available, install_hint, require
+from tests.engine.conftest import one_thread  # noqa: F401  (tiny tensors: one thread, as the engine tests)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,7 +87,7 @@ def test_a_missing_extra_is_one_line_and_exit_2(blocked, args, extra, without, t
     assert not any(p.suffix in (".onnx", ".png", ".safetensors") for p in tmp_path.iterdir())
 
 
-def test_training_runs_without_matplotlib(tmp_path, without, capsys):
+def test_training_runs_without_matplotlib(tmp_path, without, capsys, one_thread):
     without("matplotlib", "matplotlib.pyplot")
     from mobilenet.engine.trainer import train
     from tests.engine.helpers import TINY
@@ -101,7 +102,7 @@ def test_training_runs_without_matplotlib(tmp_path, without, capsys):
 
 
 @pytest.mark.slow
-def test_demo_without_onnx_and_matplotlib_trains_and_skips_the_export(tmp_path, without, capsys):
+def test_demo_without_onnx_and_matplotlib_trains_and_skips_the_export(tmp_path, without, capsys, one_thread):
     main = without("onnx", "matplotlib")
     assert main(["demo", "--epochs", "1", "--max-images", "128", "--width-mult", "0.35", "--resolution", "32",
                  "--workers", "0", "--no-progress", "--output", str(tmp_path / "runs")]) == 0

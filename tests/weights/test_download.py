@@ -30,7 +30,7 @@ def peer_state():
 
 
 @pytest.fixture(scope="module")
-def served_bytes(tmp_path_factory) -> bytes:
+def served_bytes() -> bytes:
     """2 MB that are not a model (the download code never looks inside)."""
     return torch.randint(0, 256, (2 << 20,), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)) \
         .numpy().tobytes()

@@ -7,7 +7,7 @@ import torch
 import torchvision
 
 import mobilenet
-from mobilenet.weights import get_record, load_weights
+from mobilenet.weights import load_weights
 from weights_helpers import randomize_batch_norm
 
 

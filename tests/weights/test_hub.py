@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sys
-from dataclasses import replace
 
 import pytest
 import torch
