@@ -18,5 +18,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The tests without the end-to-end runs (`@pytest.mark.slow`: real data, the wheel in a fresh venv).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 clean:
 	rm -rf $(VENV) runs

@@ -3,7 +3,7 @@
 For mobilenet_v2, mobilenet_v3_large and mobilenet_v3_small at 224:
   (a) our float ONNX vs torchvision's same model exported with torch.onnx.export, same onnxruntime
       session options: ours <= 1.05x its latency;
-  (b) our INT8 (static QDQ, per-channel, from the INT8 form: ``mobilenet.export.int8_form``) vs our
+  (b) our INT8 (static QDQ, per-channel, from the INT8 form: ``mobilenet.export.onnxruntime.int8_form``) vs our
       float ONNX: >= 1.3x faster for V2 and V3-Large, not slower for V3-Small;
   (c) our PyTorch eager inference form (BN folded, channels-last) vs torchvision's eager model:
       <= 1.05x.

@@ -45,16 +45,16 @@ def test_demo_reports_accuracy_cost_latency_and_the_run_folder(tmp_path, capsys)
 def test_finetune_keras_weights_with_frozen_backbone_and_bn(tmp_path, shared_dir):
     from mobilenet.engine.config import resolve_config
     from mobilenet.engine.trainer import train
-    from mobilenet.weights import build_model
+    from mobilenet import create_model
 
     weights = shared_dir / "data" / "pretrained" / "keras_mobilenet_v1_0.25_224_imagenet.h5"
     data = shared_dir / "data" / "classification" / "hymenoptera"
-    config = resolve_config("recipes/finetune.yaml", data=str(data), model="mobilenet_v1_025", weights=str(weights),
+    config = resolve_config("finetune", data=str(data), model="mobilenet_v1_025", weights=str(weights),
                             resolution=96, epochs=1, max_images=32, batch_size=16, workers=0, progress=False,
                             output=str(tmp_path), name="ft")
     result = train(config)
     tuned = torch.load(result.run_dir / "last.pt", weights_only=False)["resume"]["model"]
-    pretrained = build_model(str(weights), "mobilenet_v1_025").state_dict()
+    pretrained = create_model("mobilenet_v1_025", weights=str(weights)).state_dict()
     assert tuned["classifier.weight"].shape == (2, pretrained["classifier.weight"].shape[1])
     backbone = [k for k in pretrained if not k.startswith("classifier.") and "num_batches" not in k]
     assert backbone and all(torch.equal(tuned[k], pretrained[k]) for k in backbone)  # frozen epoch: untouched

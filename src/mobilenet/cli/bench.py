@@ -78,9 +78,12 @@ def run_bench(args: argparse.Namespace) -> int:
     from mobilenet.export.runtimes import RUNTIMES
     from mobilenet.models.registry import MODELS
     from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
+    from mobilenet.extras import pyplot
 
     check_choices(args.runtime, RUNTIMES, "runtime")
     check_choices(args.precision, PRECISIONS, "precision")
+    if args.grid or args.plot:
+        pyplot("the Pareto plot (--grid, --plot)")  # before measuring: missing matplotlib fails early
     if args.val and not Path(args.val).is_dir():
         raise FileNotFoundError(f"validation folder {args.val!r} does not exist")
     if args.calib and not Path(args.calib).is_dir():

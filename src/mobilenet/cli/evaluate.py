@@ -40,8 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from mobilenet.sources import open_source
     from mobilenet.tasks import get_task
 
+    from mobilenet.extras import pyplot
+
     if args.batch_size <= 0:
         raise ValueError(f"--batch-size must be > 0, got {args.batch_size}")
+    if args.plots or args.confusion_png:
+        pyplot("--plots")  # before evaluating: missing matplotlib fails early
     if not args.model:
         raise ValueError("give the model to evaluate (a run folder, checkpoint, .safetensors file, or a name "
                          "with --weights)")

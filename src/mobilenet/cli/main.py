@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from mobilenet import __version__
+
 # Each module defines ``add_parser(subparsers)``; its parser sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "mobilenet.cli.models",
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="MobileNet V1-V4: models, cost accounting, weights, classification, detection and "
                     "segmentation, training and deployment.",
     )
+    parser.add_argument("--version", action="version", version=f"mobilenet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:

@@ -11,11 +11,11 @@ import argparse
 import inspect
 import re
 from dataclasses import MISSING, fields
-from pathlib import Path
 from typing import Any, get_type_hints
 
 from mobilenet.engine import config as config_module
 from mobilenet.engine.config import TrainConfig, resolve_config
+from mobilenet.recipes import list_recipes
 
 # Flags written by hand (positional meaning or special handling); every other field is generated.
 SKIP = ("extra",)
@@ -53,22 +53,6 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                 metavar=field.name.upper() if kind is str else None)
 
 
-def find_recipe(name: str | None) -> Path | None:
-    """A recipe path, or a bare name looked up in ./recipes and the source tree's recipes/."""
-    if not name:
-        return None
-    path = Path(name)
-    if path.is_file() or path.suffix in (".yaml", ".yml"):
-        return path
-    for folder in (Path.cwd() / "recipes", Path(__file__).resolve().parents[3] / "recipes"):
-        candidate = folder / f"{name}.yaml"
-        if candidate.is_file():
-            return candidate
-    available = sorted(p.stem for p in (Path.cwd() / "recipes").glob("*.yaml"))
-    raise FileNotFoundError(f"recipe {name!r} not found; pass a YAML file"
-                            + (f" or one of: {', '.join(available)}" if available else ""))
-
-
 def given_flags(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (flags not given are None)."""
     return {f.name: getattr(args, f.name) for f in fields(TrainConfig)
@@ -76,7 +60,7 @@ def given_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return resolve_config(find_recipe(args.recipe), **given_flags(args))
+    return resolve_config(args.recipe, **given_flags(args))
 
 
 def add_parser(subparsers: Any) -> None:
@@ -85,7 +69,7 @@ def add_parser(subparsers: Any) -> None:
         description="Train a MobileNet classifier. --data DIR takes root/train/<class>/ + root/val/<class>/ "
                     "or root/<class>/ (split by a seeded stratified split); no --data or --data digits uses "
                     "the embedded handwritten digits. Under torchrun the same command trains with DDP.")
-    p.add_argument("--recipe", help="YAML recipe (a path, or a name in recipes/: digits, finetune, scratch)")
+    p.add_argument("--recipe", help=f"YAML recipe: a path, or a shipped one ({', '.join(list_recipes())})")
     p.add_argument("--resume", metavar="RUN_OR_CKPT", help="continue an interrupted run exactly (run folder or last.pt)")
     add_config_flags(p)
     p.set_defaults(func=run)

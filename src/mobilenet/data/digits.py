@@ -1,11 +1,17 @@
-"""The embedded default dataset: scikit-learn's handwritten digits (UCI, 1,797 real 8x8 scans).
+"""The embedded default dataset: 1,797 real 8x8 scans of handwritten digits (UCI optdigits test set).
 
-No download: the images ship with scikit-learn. They are upscaled once (bilinear) to the model's
-resolution and kept in memory as uint8, so the augmentations see a normal-sized image.
+No download: ``digits.npz`` (46 kB) ships with the package. It is scikit-learn's copy
+(``load_digits``) of the test set of the UCI "Optical Recognition of Handwritten Digits" data set
+(Alpaydin and Kaynak, 1998; CC BY 4.0), written once by ``tools/make_digits.py``: the same values
+(0..16) and labels. The images are upscaled once (bilinear) to the model's resolution and kept in
+memory as uint8, so the augmentations see a normal-sized image.
 """
 
 from __future__ import annotations
 
+from importlib import resources
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -36,13 +42,17 @@ class TensorImages(Dataset):
 
 def load_digits_images(resolution: int) -> tuple[torch.Tensor, list[int]]:
     """All 1,797 digits as uint8 (N, 1, resolution, resolution), white strokes on black."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    pixels = torch.from_numpy(bunch.images).float().unsqueeze(1) / 16.0  # the scans use 0..16
+    scans, targets = load_scans()
+    pixels = torch.from_numpy(scans).float().unsqueeze(1) / 16.0  # the scans use 0..16
     upscaled = F.interpolate(pixels, size=(resolution, resolution), mode="bilinear", align_corners=False)
     images = (upscaled.clamp(0, 1) * 255).round().to(torch.uint8)
-    return images, [int(t) for t in bunch.target]
+    return images, [int(t) for t in targets]
+
+
+def load_scans() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 original 8x8 scans (uint8, 0..16) and their labels (0..9), as shipped."""
+    with resources.files("mobilenet.data").joinpath("digits.npz").open("rb") as handle, np.load(handle) as data:
+        return data["images"], data["targets"]
 
 
 def digits_splits(resolution: int, val_fraction: float, seed: int) -> tuple[TensorImages, TensorImages, dict]:

@@ -1,7 +1,7 @@
 """The training configuration: one flat dataclass with commented defaults (nanoGPT style).
 
 Defaults are neutral; the values of a use (digits demo, fine-tuning, from scratch) live in
-``recipes/*.yaml``. Precedence: defaults < recipe file < command-line flags. The resolved config
+``mobilenet/recipes/*.yaml``. Precedence: defaults < recipe file < command-line flags. The resolved config
 is written to the run folder as ``config.yaml`` and into every checkpoint.
 """
 
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mobilenet.recipes import find_recipe
 
 
 @dataclass
@@ -76,11 +78,9 @@ FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The settings of a YAML recipe; unknown keys are an error that names the valid ones."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {str(path)!r} not found; pass a YAML file such as recipes/digits.yaml")
-    values = yaml.safe_load(path.read_text()) or {}
+    """The settings of a YAML recipe (a file, or a shipped recipe's name: ``mobilenet.recipes``);
+    unknown keys are an error that names the valid ones."""
+    values = yaml.safe_load(find_recipe(path).read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"recipe {str(path)!r} must be a mapping of setting: value")
     check_keys(values, f"recipe {str(path)!r}")

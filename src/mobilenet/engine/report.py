@@ -1,12 +1,19 @@
 """What a run leaves in its folder besides checkpoints: ``metrics.csv``, TensorBoard events and
 ``curves.png`` (loss and the primary metric per epoch); the task adds its own plots (e.g.
-``confusion.png``). Written by rank 0 only."""
+``confusion.png``). Written by rank 0 only.
+
+The PNG plots need matplotlib (the ``plots`` extra); without it a run trains as usual, says so
+once, and draws nothing.
+"""
 
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any, Sequence
+
+from mobilenet.extras import MissingExtra, available, pyplot
 
 
 INTEGER_COLUMNS = ("epoch", "step")
@@ -54,26 +61,27 @@ class RunLog:
             self.writer.close()
 
 
-def load_plotting() -> None:
-    """Import matplotlib (Agg) now, before training starts.
+def load_plotting() -> bool:
+    """Import matplotlib (Agg) now, before training starts; False, with one note, when it is missing.
 
     Imported lazily at the first epoch's plots, a Ctrl-C landing inside matplotlib's import is
     turned into a ``RuntimeError`` by Python's class creation, and the run would die with a
     traceback instead of saving ``last.pt``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
+    try:
+        pyplot()
+    except MissingExtra as missing:
+        print(f"note: no curves.png or confusion.png for this run: {missing}", file=sys.stderr, flush=True)
+        return False
+    return True
 
 
 def plot_curves(rows: Sequence[dict[str, float]], path: Path, primary: str, train_stat: str | None = None) -> None:
-    """Loss (train and val) and the primary validation metric per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Loss (train and val) and the primary validation metric per epoch, as a PNG; nothing without
+    matplotlib (``load_plotting`` says so)."""
+    if not available("matplotlib"):
+        return
+    plt = pyplot()
     epochs = [r["epoch"] for r in rows]
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train")

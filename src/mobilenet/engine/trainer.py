@@ -179,6 +179,7 @@ class Trainer:
         self.best_score, self.skipped_warned = -math.inf, False
         self.skipped_train: set[int] = set()
         self.stop_signal: int | None = None
+        self.plotting = False  # rank 0 with matplotlib installed draws the run's plots
         if checkpoint is not None:
             self.run_dir = Path(checkpoint["path"]).parent
             self._restore(checkpoint)
@@ -371,7 +372,7 @@ class Trainer:
             self.save("last.pt", metrics)
             if improved:
                 self.save("best.pt", metrics, with_resume=False)
-            if plots_available():
+            if self.plotting:
                 plot_curves(self.log.rows(), self.run_dir / "curves.png", self.task.primary_metric,
                             self.task.train_stats[0] if self.task.train_stats else None)
                 self.task.plots(result, self.run_dir)
@@ -392,8 +393,7 @@ class Trainer:
         if threading.current_thread() is threading.main_thread():
             handlers = {sig: signal.signal(sig, self._handle_signal) for sig in STOP_SIGNALS}
         if self.ctx.is_main:
-            if plots_available():
-                load_plotting()
+            self.plotting = load_plotting()
             print(f"run folder: {self.run_dir}  ({len(self.train_base)} train / {len(self.val_base)} val images, "
                   f"{len(self.class_names)} classes, {self.task.name}, {self.ctx.world_size} process(es), "
                   f"{self.ctx.device})", flush=True)
@@ -420,14 +420,6 @@ class Trainer:
 
 def _list_collate(batch: list[Any]) -> dict[str, Any]:
     return collate(batch, stack_targets=False)
-
-
-def plots_available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def train(config: TrainConfig | None = None, resume: str | Path | None = None,

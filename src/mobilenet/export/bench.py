@@ -22,6 +22,7 @@ import torch
 
 from mobilenet.export.runtimes import RUNTIMES, Runtime, get_runtime
 from mobilenet.sources import ModelSource
+from mobilenet.extras import pyplot
 
 PRECISIONS = ("fp32", "int8")
 
@@ -210,11 +211,7 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
 
 def pareto_plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str) -> None:
     """Latency vs MACs (and accuracy vs latency when rows have ``top1``), Pareto fronts drawn, as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     with_accuracy = any(row.get("top1") is not None for row in rows)
     fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 6.5, 5), squeeze=False)
     ax = axes[0][0]

@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 
 import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import list_images, load_images
+from mobilenet.extras import require
 from mobilenet.files import atomic_path
 from mobilenet.sources import ModelSource
+
+onnx = require("onnx", "ONNX export")
+ort = require("onnxruntime", "ONNX export")
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 14  # first opset with HardSwish
@@ -124,6 +126,7 @@ def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, op
     outputs = output_names(model)
     names = {"input_names": ["input"], "output_names": outputs}
     if exporter == "dynamo":
+        require("onnxscript", "the dynamo ONNX exporter")
         argument = next(iter(inspect.signature(model.forward).parameters))
         shapes = {argument: {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
         with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress

@@ -105,12 +105,10 @@ def onnxruntime_runner(source: ModelSource | None, path: Path | None, batch: int
 
 def openvino_runner(source: ModelSource | None, path: Path | None, batch: int, resolution: int,
                     threads: int | None) -> Runner:
-    try:
-        import openvino as ov
-    except ImportError:
-        raise ValueError("runtime 'openvino' is not installed; pip install 'mobilenet[openvino]', or choose another "
-                         f"runtime ({', '.join(r for r in RUNTIMES if r != 'openvino')})") from None
     from mobilenet.export.onnx import load_onnx
+    from mobilenet.extras import require
+
+    ov = require("openvino", "runtime 'openvino'")
 
     model = load_onnx(path)  # a clear error for a bad file before OpenVINO's own
     channels = model.graph.input[0].type.tensor_type.shape.dim[1].dim_value or 3

@@ -2,10 +2,12 @@
 and our own safetensors + JSON format.
 
 ``load_weights(model, weights)`` takes a record name (``list_weights()``) or a local file;
-``mobilenet.create_model(name, weights=...)`` builds the model the weights need and loads them.
+``mobilenet.create_model(name, weights=...)`` builds the model the weights need and loads them;
+``push_to_hub`` and ``from_pretrained`` move our format to and from the Hugging Face Hub.
 """
 
 from mobilenet.data.preprocessing import Preprocessing
+from mobilenet.weights.hub import from_pretrained, push_to_hub, save_pretrained
 from mobilenet.weights.loading import WeightsInfo, inspect_weights, load_backbone, load_file, load_weights
 from mobilenet.weights.records import RECORDS, WeightsRecord, get_record, list_records
 
@@ -20,6 +22,7 @@ __all__ = [
     "Preprocessing",
     "WeightsRecord",
     "WeightsInfo",
+    "from_pretrained",
     "inspect_weights",
     "load_backbone",
     "get_record",
@@ -27,4 +30,6 @@ __all__ = [
     "list_weights",
     "load_file",
     "load_weights",
+    "push_to_hub",
+    "save_pretrained",
 ]

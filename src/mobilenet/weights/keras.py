@@ -23,17 +23,14 @@ import torch
 from torch import nn
 
 from mobilenet.blocks import DepthwiseSeparable
+from mobilenet.extras import require
 from mobilenet.weights.mapping import Unit, conv_bn, load_mapped
 
 SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
 def _h5py() -> Any:
-    try:
-        import h5py
-    except ImportError:
-        raise ValueError("reading Keras files needs h5py: pip install h5py") from None
-    return h5py
+    return require("h5py", "reading Keras files")
 
 
 def _text(value: Any) -> str:

@@ -16,24 +16,26 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-import onnx
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
 from mobilenet.sources import ModelSource
+from mobilenet.extras import require
 from mobilenet.files import atomic_path
 
+onnx = require("onnx", "INT8 quantization")
+quantization = require("onnxruntime.quantization", "INT8 quantization")
+quant_pre_process = require("onnxruntime.quantization.shape_inference", "INT8 quantization").quant_pre_process
+
 CALIBRATION_METHODS = {
-    "minmax": CalibrationMethod.MinMax,
-    "entropy": CalibrationMethod.Entropy,
-    "percentile": CalibrationMethod.Percentile,
+    "minmax": quantization.CalibrationMethod.MinMax,
+    "entropy": quantization.CalibrationMethod.Entropy,
+    "percentile": quantization.CalibrationMethod.Percentile,
 }
 
 
-class BatchReader(CalibrationDataReader):
+class BatchReader(quantization.CalibrationDataReader):
     """Feeds preprocessed image batches to the calibrator, cut to the model's batch size."""
 
     def __init__(self, arrays: Iterable[np.ndarray], input_name: str, batch: int) -> None:
@@ -111,11 +113,11 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
         reader = BatchReader(arrays, float_model.graph.input[0].name, batch)
         exclude = [] if quantize_stem else stem_conv(onnx.load(str(prepared)))
         try:
-            quantize_static(str(prepared), str(temp), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
-                            nodes_to_exclude=exclude,
-                            calibration_cache_path=None)
+            quantization.quantize_static(str(prepared), str(temp), reader, quant_format=quantization.QuantFormat.QDQ,
+                                         per_channel=per_channel, activation_type=quantization.QuantType.QUInt8,
+                                         weight_type=quantization.QuantType.QInt8,
+                                         calibrate_method=CALIBRATION_METHODS[method], extra_options=options,
+                                         nodes_to_exclude=exclude, calibration_cache_path=None)
         except ValueError as error:  # histogram calibrators fail on tensors with a (near-)zero range
             raise ValueError(f"{method} calibration failed ({error}); an untrained model has near-zero "
                              "activations: quantize a trained model, or calibrate with the minmax method") from None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from mobilenet.extras import pyplot
+
 
 def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG (needs the ``plots`` extra)."""
+    plt = pyplot("drawing the confusion matrix")
 
     n = len(class_names)
     size = min(4 + 0.4 * n, 20)
