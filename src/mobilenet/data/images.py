@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 INTERPOLATIONS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -51,12 +52,25 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def resize_like_tf(image: Image.Image, size: tuple[int, int], interpolation: str) -> Image.Image:
+    """Resize without antialiasing, sampling at half-pixel centres (TF2 ``tf.image.resize``,
+    TF1 ``resize_bilinear(half_pixel_centers=True)``), rounded back to 8 bits."""
+    modes = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest-exact"}
+    if interpolation not in modes:
+        raise ValueError(f"interpolation {interpolation!r} has no antialias=False form; valid: {', '.join(modes)}")
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    resized = F.interpolate(pixels, size=(size[1], size[0]), mode=modes[interpolation], align_corners=None
+                            if interpolation == "nearest" else False, antialias=False)
+    return Image.fromarray(resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
+
+
 def preprocess(image: Image.Image, pre: dict[str, Any]) -> torch.Tensor:
     """A (3, H, W) float tensor: resized, cropped and normalised as ``pre`` says.
 
     ``pre``: ``resolution``, ``crop_pct`` (resize to ``resolution / crop_pct`` then center-crop),
     ``resize_mode`` (``shorter_side`` keeps the aspect ratio, ``squash`` does not),
-    ``interpolation``, ``mean``, ``std`` (on [0, 1] pixel values).
+    ``interpolation``, ``antialias`` (False: ``resize_like_tf``), ``mean``, ``std`` (on [0, 1]
+    pixel values).
     """
     resolution = int(pre["resolution"])
     size = int(round(resolution / float(pre.get("crop_pct", 1.0))))
@@ -69,7 +83,9 @@ def preprocess(image: Image.Image, pre: dict[str, Any]) -> torch.Tensor:
     else:
         scale = size / min(width, height)
         new_size = (max(size, round(width * scale)), max(size, round(height * scale)))
-    if new_size != image.size:
+    if new_size != image.size and not pre.get("antialias", True):
+        image = resize_like_tf(image, new_size, pre.get("interpolation", "bilinear"))
+    elif new_size != image.size:
         image = image.resize(new_size, resample)
     left, top = (new_size[0] - resolution) // 2, (new_size[1] - resolution) // 2
     if (left, top) != (0, 0) or new_size != (resolution, resolution):

@@ -28,6 +28,8 @@ class Preprocessing:
 
     ``shorter_side``: resize the shorter side to ``resolution / crop_pct`` keeping the aspect
     ratio, then center-crop ``resolution``; ``squash``: resize both sides to that size.
+    ``antialias=False`` resizes as TensorFlow's ``resize_bilinear`` does (half-pixel centres, no
+    antialiasing when shrinking), which LiteRT's image pipelines use; PIL always antialiases.
     """
 
     resolution: int = 224
@@ -37,6 +39,7 @@ class Preprocessing:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     color: str = "RGB"
+    antialias: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
