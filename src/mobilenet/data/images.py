@@ -58,7 +58,8 @@ def resize_like_tf(image: Image.Image, size: tuple[int, int], interpolation: str
     modes = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest-exact"}
     if interpolation not in modes:
         raise ValueError(f"interpolation {interpolation!r} has no antialias=False form; valid: {', '.join(modes)}")
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    # float64: in float32 the sums depend on the thread count, and rounding then flips pixels by 1.
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float64)).permute(2, 0, 1)[None]
     resized = F.interpolate(pixels, size=(size[1], size[0]), mode=modes[interpolation], align_corners=None
                             if interpolation == "nearest" else False, antialias=False)
     return Image.fromarray(resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
