@@ -219,6 +219,13 @@ def _tensor(index: int, tensor: Any, buffers: list[Any], raw: bytes, types: dict
 def _associated_files(raw: bytes) -> dict[str, bytes]:
     stream = io.BytesIO(raw)
     if not zipfile.is_zipfile(stream):
+        # A zip member header (signature, then a printable name of the length it states) without
+        # the zip's central directory at the end: the appended files were cut off.
+        start = raw.rfind(b"PK\x03\x04")
+        name_length = int.from_bytes(raw[start + 26:start + 28], "little") if start >= 0 else 0
+        name = raw[start + 30:start + 30 + name_length]
+        if 0 < name_length == len(name) and name.isascii() and name.decode().isprintable():
+            raise ValueError(f"the files appended to it (such as {name.decode()!r}) are cut off")
         return {}
     with zipfile.ZipFile(stream) as archive:
         return {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
