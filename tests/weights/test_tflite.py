@@ -248,3 +248,45 @@ def test_build_model_from_tflite_matches_the_import(shared_dir, imported):
     assert model.class_names == imported(V1).class_names and model.preprocessing == imported(V1).preprocessing
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in imported(V1).state_dict.items())
+
+
+# Float files written from our models (tflite_writer): V3's squeeze-excite and hard-swish, and the
+# other spellings converters use; odd sizes where TF "SAME" padding is asymmetric.
+WRITTEN = (
+    ("mobilenet_v3_small_075", 97, dict(hswish="op", pool="mean", classifier="fc")),
+    ("mobilenet_v3_large", 64, dict(hswish="decomposed", pool="avgpool", classifier="conv")),
+    ("mobilenet_v2_035", 97, dict(pool="avgpool", classifier="conv")),
+    ("mobilenet_v1_025", 96, dict(pad=True, classifier="fc")),
+)
+
+
+@pytest.mark.parametrize("name, size, spelling", WRITTEN)
+def test_float_files_of_every_family_import_exactly(name, size, spelling, tmp_path):
+    from tflite_writer import Writer
+    from weights_helpers import randomize_batch_norm
+
+    torch.manual_seed(0)
+    source = create_model(name, num_classes=10, padding="tf_same", bn_eps=1e-3)
+    with torch.no_grad():   # the heads and SE biases start at ~0; give them weights that matter
+        for module in source.modules():
+            if isinstance(module, torch.nn.Linear):
+                torch.nn.init.normal_(module.weight, 0, module.in_features ** -0.5)
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)) and module.bias is not None:
+                torch.nn.init.normal_(module.bias, 0, 0.5)
+    source = randomize_batch_norm(source)
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(Writer(**spelling).write(source, size))
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+    with torch.no_grad():
+        expected = source(x)
+    interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.permute(0, 2, 3, 1).numpy())
+    interpreter.invoke()
+    written = torch.from_numpy(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    assert float(expected.std()) > 0.1 and torch.allclose(written, expected, atol=1e-4), "the writer itself"
+    result = import_classifier(path)
+    assert result.model_config["name"] == name and result.model_config["resolution"] == size
+    assert result.class_names == [] and result.preprocessing["mean"] == [0.5] * 3   # float input: [-1, 1]
+    with torch.no_grad():
+        assert torch.allclose(_model(result)(x), expected, atol=1e-4)
