@@ -4,6 +4,7 @@ with the LiteRT interpreter on the team's photos; broken and foreign files give 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import flatbuffers
@@ -290,3 +291,10 @@ def test_float_files_of_every_family_import_exactly(name, size, spelling, tmp_pa
     assert result.class_names == [] and result.preprocessing["mean"] == [0.5] * 3   # float input: [-1, 1]
     with torch.no_grad():
         assert torch.allclose(_model(result)(x), expected, atol=1e-4)
+
+
+def test_missing_extra_is_one_line_naming_the_install(shared_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)   # as if ai-edge-litert were not installed
+    assert main(["predict", str(shared_dir / "data/images/cat.bmp"), "--weights", str(shared_dir / TFLITE / V1)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'mobilenet[tflite]'" in lines[0]

@@ -162,8 +162,10 @@ def _input_shape(graph: TFLiteGraph) -> tuple[int, int]:
 def _num_classes(graph: TFLiteGraph) -> int:
     shape = graph.tensors[graph.outputs[0]].shape if len(graph.outputs) == 1 else ()
     if len(shape) not in (2, 4) or any(d != 1 for d in shape[:-1]):
+        last = graph.operators[-1].type if graph.operators else "none"
         raise ValueError(f"{graph.path} is no classifier: its outputs have shapes "
-                         f"{[list(graph.tensors[i].shape) for i in graph.outputs]}, not one (1, classes)")
+                         f"{[list(graph.tensors[i].shape) for i in graph.outputs]}, not one (1, classes), "
+                         f"and its last op is {last}; only MobileNet V1-V3 classifiers import so far")
     return int(shape[-1])
 
 
