@@ -7,12 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
 import torch
 
 litert = pytest.importorskip("ai_edge_litert.interpreter")
+
+import flatbuffers  # noqa: E402  (comes with ai-edge-litert)
 
 from mobilenet.cli.main import main  # noqa: E402
 from mobilenet.data.images import open_rgb, preprocess, resize_like_tf  # noqa: E402
