@@ -36,6 +36,16 @@ def test_preprocess_shapes_and_scaling():
     assert eval_transform({**PRE, "resize_mode": "squash", "crop_pct": 1.0})(image).shape == (3, 32, 32)
 
 
+def test_resize_without_antialias_samples_like_tf():
+    # TF's resize_bilinear at 1/4: output pixel i samples source x = 4i + 1.5, the mean of pixels 4i+1
+    # and 4i+2, ignoring 4i and 4i+3; PIL's antialiasing filter averages all four and more.
+    row = np.array([0, 100, 200, 0, 0, 100, 200, 0], dtype=np.uint8)
+    image = Image.fromarray(np.repeat(np.tile(row, (8, 1))[..., None], 3, axis=2))
+    pre = {**PRE, "resolution": 2, "crop_pct": 1.0, "resize_mode": "squash", "mean": [0.0] * 3, "std": [1 / 255] * 3}
+    assert torch.equal(eval_transform({**pre, "antialias": False})(image), torch.full((3, 2, 2), 150.0))
+    assert not torch.equal(eval_transform(pre)(image), torch.full((3, 2, 2), 150.0))
+
+
 def test_broken_files_are_skipped_with_reasons(tmp_path):
     good = tmp_path / "good.jpg"
     Image.new("RGB", (64, 48), (10, 200, 30)).save(good, quality=95)

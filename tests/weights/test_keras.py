@@ -5,6 +5,7 @@ team's photos as Keras does."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -132,3 +133,66 @@ def test_real_checkpoint_into_wrong_width_is_named(shared_dir):
     model = mobilenet.create_model("mobilenet_v1_050", padding="keras_v1", bn_eps=1e-3)
     with pytest.raises(ValueError, match=r"'conv1/kernel' \(3, 3, 3, 8\) does not fit 'stem.conv.weight'"):
         mobilenet.weights.load_weights(model, str(checkpoint))
+
+
+def _renamed(peer):
+    """The same Keras model with every layer renamed (as Model Maker or model-zoo exports name them)."""
+    count = iter(range(10_000))
+
+    def rename(layer):
+        config = {**layer.get_config(), "name": f"layer_{next(count)}"}
+        return type(layer).from_config(config)
+    renamed = keras.models.clone_model(peer, clone_function=rename)
+    renamed.set_weights(peer.get_weights())
+    assert not {layer.name for layer in renamed.layers} & {"conv1", "Conv1", "conv", "predictions", "logits"}
+    return renamed
+
+
+def _sequential_rebuild(size: int):
+    """A transfer-learning rebuild: the application without top inside a Sequential with a new head."""
+    base = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(size, size, 3), include_top=False)
+    _randomize_keras_batch_norm(base, size, v3=False)
+    return keras.Sequential([keras.Input((size, size, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dropout(0.2), keras.layers.Dense(1000)])
+
+
+# (how the file was made, our name, file suffix); renamed V1 and V3 (SE) models, Sequential V2 rebuilds.
+OTHER_NAMES = (
+    ("renamed", "MobileNet", {"alpha": 0.25}, "mobilenet_v1_025", ".h5"),
+    ("renamed", "MobileNetV3Small", {"alpha": 0.75}, "mobilenet_v3_small_075", ".keras"),
+    ("sequential", "MobileNetV2", {}, "mobilenet_v2_035", ".h5"),
+    ("sequential", "MobileNetV2", {}, "mobilenet_v2_035", ".keras"),
+)
+
+
+@pytest.mark.parametrize("how, application, kwargs, ours, suffix", OTHER_NAMES)
+def test_other_layer_names_load_by_order_with_a_warning(how, application, kwargs, ours, suffix, tmp_path, inputs):
+    keras.utils.set_random_seed(0)
+    size = 96
+    if how == "renamed":
+        original = getattr(keras.applications, application)(weights=None, input_shape=(size, size, 3),
+                                                            classifier_activation=None, **kwargs)
+        _randomize_keras_batch_norm(original, size, v3="V3" in application)
+        peer = _renamed(original)
+    else:
+        peer = _sequential_rebuild(size)
+    path = tmp_path / f"peer{suffix}"
+    peer.save(str(path))
+    model = mobilenet.create_model(ours, **source_options("keras", ours))
+    with pytest.warns(UserWarning, match="loaded all .* layers by their order"):
+        mobilenet.weights.load_weights(model, str(path))
+    x = inputs(size)
+    with torch.no_grad():
+        assert_same_logits(model.eval()(x), _keras_logits(peer, x, v3="V3" in application), f"{how} {suffix}")
+
+
+def test_other_layer_names_with_other_shapes_keep_the_strict_error(tmp_path):
+    keras.utils.set_random_seed(0)
+    peer = _renamed(keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(96, 96, 3)))
+    path = tmp_path / "renamed.h5"
+    peer.save(str(path))
+    model = mobilenet.create_model("mobilenet_v1_050", **source_options("keras", "mobilenet_v1_050"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="missing in the checkpoint: conv1/kernel"):
+            mobilenet.weights.load_weights(model, str(path))

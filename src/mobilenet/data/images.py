@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from mobilenet.data.preprocessing import Preprocessing, eval_transform
 
+
 class ImageError(ValueError):
     """A file that cannot be used as an image (not an image, truncated, unreadable)."""
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Mapping
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision.transforms import InterpolationMode, v2
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,6 +43,9 @@ class Preprocessing:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     color: str = "RGB"
+    antialias: bool = True
+    """False resizes as TensorFlow's ``resize_bilinear`` does (half-pixel centres, no antialiasing
+    when shrinking), as LiteRT's image pipelines do; PIL always antialiases."""
 
     def __post_init__(self) -> None:
         if isinstance(self.resolution, bool) or not isinstance(self.resolution, int) or self.resolution < 1:
@@ -101,13 +106,47 @@ def to_tensor_steps(pre: Preprocessing) -> list[Any]:
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(pre.mean), list(pre.std))]
 
 
+class TfResize(v2.Transform):
+    """Resize images without antialiasing, sampling at half-pixel centres (TF2 ``tf.image.resize``,
+    TF1 ``resize_bilinear(half_pixel_centers=True)``), rounded back to 8 bits; other inputs pass."""
+
+    MODES = {"bilinear": "bilinear", "bicubic": "bicubic", "nearest": "nearest-exact"}
+
+    def __init__(self, size: int | tuple[int, int], interpolation: str = "bilinear") -> None:
+        super().__init__()
+        if interpolation not in self.MODES:
+            raise ValueError(f"interpolation {interpolation!r} has no antialias=False form; valid: "
+                             f"{', '.join(self.MODES)}")
+        self.size, self.interpolation = size, interpolation
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if not isinstance(inpt, Image.Image):
+            return inpt
+        width, height = inpt.size
+        if isinstance(self.size, int):  # the shorter side, as v2.Resize(int)
+            scale = self.size / min(width, height)
+            size = (max(self.size, round(height * scale)), max(self.size, round(width * scale)))
+        else:
+            size = self.size
+        return resize_like_tf(inpt, (size[1], size[0]), self.interpolation)
+
+
+def resize_like_tf(image: Image.Image, size: tuple[int, int], interpolation: str = "bilinear") -> Image.Image:
+    """``image`` resized to ``size`` (width, height) as ``TfResize`` does."""
+    mode = TfResize.MODES[interpolation]
+    # float64: in float32 the sums depend on the thread count, and rounding then flips pixels by 1.
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float64)).permute(2, 0, 1)[None]
+    resized = torch.nn.functional.interpolate(pixels, size=(size[1], size[0]), mode=mode, antialias=False,
+                                              align_corners=None if interpolation == "nearest" else False)
+    return Image.fromarray(resized[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy())
+
+
 def resize_steps(pre: Preprocessing) -> list[Any]:
-    """The resize (and center crop) of ``pre``, antialiased as PIL does."""
+    """The resize (and center crop) of ``pre``: antialiased as PIL does, or TF's (``antialias=False``)."""
     interpolation = INTERPOLATIONS[pre.interpolation]
-    if pre.resize_mode == "squash":
-        steps: list[Any] = [v2.Resize((pre.resize, pre.resize), interpolation=interpolation, antialias=True)]
-    else:
-        steps = [v2.Resize(pre.resize, interpolation=interpolation, antialias=True)]
+    size: int | tuple[int, int] = (pre.resize, pre.resize) if pre.resize_mode == "squash" else pre.resize
+    steps: list[Any] = [v2.Resize(size, interpolation=interpolation, antialias=True) if pre.antialias
+                        else TfResize(size, pre.interpolation)]
     if pre.resize != pre.resolution or pre.resize_mode == "shorter_side":
         steps.append(v2.CenterCrop(pre.resolution))
     return steps

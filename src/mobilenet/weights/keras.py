@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from torch import nn
 
 from mobilenet.blocks import DepthwiseSeparable
 from mobilenet.extras import require
-from mobilenet.weights.mapping import Unit, conv_bn, load_mapped
+from mobilenet.weights.mapping import Unit, conv_bn, load_mapped, tensor_map
 
 SUFFIXES = (".h5", ".hdf5", ".keras")
 
@@ -43,12 +44,22 @@ def _var_name(weight_name: str) -> str:
     return "kernel" if name == "depthwise_kernel" else name
 
 
+def _legacy_key(layer: str, weight: str) -> str:
+    """``<layer>/<variable>``, naming the layer that owns the weight: a nested model (a Sequential
+    rebuild) stores its inner layers' weights (``Conv1/kernel``) in one outer layer's group."""
+    parts = weight.split(":")[0].split("/")
+    return f"{parts[-2] if len(parts) >= 2 else layer}/{_var_name(weight)}"
+
+
 def _read_legacy(group: Any) -> dict[str, np.ndarray]:
     tensors: dict[str, np.ndarray] = {}
     for layer in (_text(n) for n in group.attrs["layer_names"]):
         layer_group = group[layer]
         for weight in (_text(w) for w in layer_group.attrs["weight_names"]):
-            tensors[f"{layer}/{_var_name(weight)}"] = np.asarray(layer_group[weight])
+            key = _legacy_key(layer, weight)
+            if key in tensors:
+                raise ValueError(f"two weights are both called {key!r}")
+            tensors[key] = np.asarray(layer_group[weight])
     return tensors
 
 
@@ -79,23 +90,32 @@ def _read_keras_archive(path: Path) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
         weights = archive.read("model.weights.h5")
-    layers = config.get("config", {}).get("layers", [])
     tensors: dict[str, np.ndarray] = {}
     with h5py.File(io.BytesIO(weights), "r") as handle:
-        for layer, stored in zip(layers, _stored_names([_snake(layer["class_name"]) for layer in layers])):
-            class_name, layer_config = layer["class_name"], layer.get("config", {})
-            if f"{stored}/vars" not in handle:
-                continue
-            variables = handle[f"{stored}/vars"]
-            if len(variables) == 0:
-                continue
-            names = _var_names(class_name, layer_config)
-            if len(names) != len(variables):
-                raise ValueError(f"{path}: layer {layer_config.get('name')!r} ({class_name}) has {len(variables)} "
-                                 f"variables, expected {len(names)}")
-            for i, name in enumerate(names):
-                tensors[f"{layer_config['name']}/{name}"] = np.asarray(variables[str(i)])
+        _read_archive_layers(handle, "", config.get("config", {}).get("layers", []), tensors, path)
     return tensors
+
+
+def _read_archive_layers(handle: Any, prefix: str, layers: list[dict[str, Any]], tensors: dict[str, np.ndarray],
+                         path: Path) -> None:
+    """Layers of a ``.keras`` archive in model order; nested models (a Sequential rebuild wrapping
+    the application) keep their layers under ``<stored name>/layers/...``."""
+    for layer, stored in zip(layers, _stored_names([_snake(layer["class_name"]) for layer in layers])):
+        class_name, layer_config = layer["class_name"], layer.get("config", {})
+        if isinstance(layer_config.get("layers"), list):
+            _read_archive_layers(handle, f"{prefix}{stored}/", layer_config["layers"], tensors, path)
+            continue
+        if f"{prefix}{stored}/vars" not in handle:
+            continue
+        variables = handle[f"{prefix}{stored}/vars"]
+        if len(variables) == 0:
+            continue
+        names = _var_names(class_name, layer_config)
+        if len(names) != len(variables):
+            raise ValueError(f"{path}: layer {layer_config.get('name')!r} ({class_name}) has {len(variables)} "
+                             f"variables, expected {len(names)}")
+        for i, name in enumerate(names):
+            tensors[f"{layer_config['name']}/{name}"] = np.asarray(variables[str(i)])
 
 
 _KERAS_CLASS = {"conv": "conv2d", "conv_bias": "conv2d", "conv_as_linear": "conv2d", "dwconv": "depthwise_conv2d",
@@ -187,7 +207,47 @@ def key_map(model: nn.Module) -> list[Unit]:
     return _bottleneck_units(model, v3=not isinstance(model.head_conv, nn.Identity))
 
 
+def by_layer_order(tensors: dict[str, torch.Tensor], units: list[Unit],
+                   model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """``tensors`` renamed to Keras Applications' names by layer order, or None unless the file's
+    layers (in order) have exactly the variables and shapes of ``units`` (in order)."""
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        layer, variable = key.rsplit("/", 1) if "/" in key else ("", key)
+        layers.setdefault(layer, {})[variable] = value
+    if len(layers) != len(units):
+        return None
+    targets = model.state_dict()
+    renamed: dict[str, torch.Tensor] = {}
+    for unit, variables in zip(units, layers.values()):
+        pairs = tensor_map([Unit(unit.target, "", unit.kind)], "keras")
+        if sorted(theirs for _, theirs, _ in pairs) != sorted(variables):
+            return None
+        for ours, theirs, transform in pairs:
+            if ours not in targets or transform(variables[theirs], targets[ours]).shape != targets[ours].shape:
+                return None
+            renamed[f"{unit.source}/{theirs}"] = variables[theirs]
+    return renamed
+
+
 def load(model: nn.Module, path: str | Path) -> None:
-    """Fill ``model`` from a Keras Applications MobileNet file (strict, all or nothing)."""
+    """Fill ``model`` from a Keras MobileNet file (strict, all or nothing).
+
+    Layers are found by Keras Applications' names; a file whose names differ (Model Maker, STM
+    model zoo, a Sequential rebuild) loads by layer order, with a warning, when its layers in
+    order match ours in every variable and shape. Otherwise the strict loader's error stands.
+    """
     units = key_map(model)
-    load_mapped(model, read(path, units), units, "keras", f"Keras weights {path}")
+    tensors = read(path, units)
+    try:
+        load_mapped(model, tensors, units, "keras", f"Keras weights {path}")
+    except ValueError:
+        renamed = by_layer_order(tensors, units, model)
+        if renamed is None:
+            raise
+        names = dict.fromkeys(key.rsplit("/", 1)[0] for key in tensors)
+        theirs, expected = next(((n, u.source) for n, u in zip(names, units) if n != u.source), ("?", "?"))
+        warnings.warn(f"Keras weights {path}: layer names differ from Keras Applications' ({theirs!r} where "
+                      f"{expected!r} was expected); loaded all {len(units)} layers by their order, every "
+                      "shape matching", stacklevel=2)
+        load_mapped(model, renamed, units, "keras", f"Keras weights {path}")

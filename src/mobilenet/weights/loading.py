@@ -78,6 +78,10 @@ def read_file(path: str | os.PathLike[str]) -> LoadedFile:
         raise FileNotFoundError(f"weights file {str(path)!r} not found")
     if path.suffix in keras.SUFFIXES:
         return LoadedFile("keras", path)
+    if path.suffix == ".tflite":  # a TFLite MobileNet classifier, matched by structure
+        from mobilenet.weights.tflite import read_tflite
+
+        return read_tflite(path)
     if path.suffix == ".safetensors" and ours.is_ours(path):
         saved = ours.read(path)
         return LoadedFile("ours", path, saved.state_dict, saved.model_config, saved.preprocessing, saved.class_names)
