@@ -16,7 +16,7 @@ from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.weights import RECORDS, from_pretrained, get_record, push_to_hub, save_pretrained
 from mobilenet.weights.download import cached_path, fetch
 from mobilenet.weights.hub import hub_location
-from weights_helpers import assert_same_logits, fake_hub, randomize_batch_norm
+from tests.weights.helpers import assert_same_logits, fake_hub, randomize_batch_norm
 
 pytest.importorskip("huggingface_hub")
 

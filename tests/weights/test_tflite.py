@@ -265,8 +265,8 @@ WRITTEN = (
 
 @pytest.mark.parametrize("name, size, spelling", WRITTEN)
 def test_float_files_of_every_family_import_exactly(name, size, spelling, tmp_path):
-    from tflite_writer import Writer
-    from weights_helpers import randomize_batch_norm
+    from tests.weights.tflite_writer import Writer
+    from tests.weights.helpers import randomize_batch_norm
 
     torch.manual_seed(0)
     source = create_model(name, num_classes=10, padding="tf_same", bn_eps=1e-3)
