@@ -20,7 +20,7 @@ from mobilenet.cli.main import main
 from mobilenet.engine.trainer import train
 from mobilenet.weights import format as our_format
 from mobilenet.weights.checkpoint import FORMAT, model_from_checkpoint
-from tests.data.conftest import write_digit_folder
+from tests.data.helpers import write_digit_folder
 from tests.engine.helpers import tiny_config
 
 TINY_FLAGS = ["--width-mult", "0.35", "--resolution", "32", "--workers", "0", "--no-progress", "--batch-size", "8"]
