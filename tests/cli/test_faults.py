@@ -206,31 +206,38 @@ def test_width_is_bounded_and_cost_needs_no_weights(capsys):
     assert json.loads(capsys.readouterr().out)["params"] > 100e6
 
 
-@pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EROFS])
-def test_a_full_disk_or_read_only_destination_is_one_line_and_keeps_earlier_files(failure, trained, tmp_path,
-                                                                                   monkeypatch, capsys):
+def _refuse_writes(monkeypatch, failure: int) -> None:
+    """Every file this package writes atomically fails at its rename, as on a full or read-only disk."""
     import mobilenet.files
-
-    real_replace = os.replace
 
     def refuse(src, dst):
         raise OSError(failure, os.strerror(failure), str(dst))
 
+    monkeypatch.setattr(mobilenet.files.os, "replace", refuse)
+
+
+def test_a_full_disk_is_one_line_and_keeps_earlier_files(trained, tmp_path, monkeypatch, capsys):
     out = tmp_path / "m.safetensors"
     assert main(["convert", str(trained.run_dir / "best.pt"), "-o", str(out)]) == 0
-    before = out.read_bytes()
+    before, checkpoint = out.read_bytes(), (trained.run_dir / "last.pt").read_bytes()
     capsys.readouterr()
-    monkeypatch.setattr(mobilenet.files.os, "replace", refuse)
-    assert main(["convert", str(trained.run_dir / "best.pt"), "-o", str(out)]) == 2
-    one_line_error(capsys, os.strerror(failure))
-    assert main(["export", str(trained.run_dir), "-o", str(tmp_path / "m.onnx")]) == 2
-    one_line_error(capsys, os.strerror(failure))
-    checkpoint = (trained.run_dir / "last.pt").read_bytes()
-    assert main(["train", "--resume", str(trained.run_dir), "--epochs", "2"]) == 2
-    one_line_error(capsys, os.strerror(failure), notes="resume: epochs 1 -> 2")
-    monkeypatch.setattr(mobilenet.files.os, "replace", real_replace)
+    with monkeypatch.context() as patch:
+        _refuse_writes(patch, errno.ENOSPC)
+        assert main(["convert", str(trained.run_dir / "best.pt"), "-o", str(out)]) == 2
+        one_line_error(capsys, "No space left on device", str(out))
+        assert main(["export", str(trained.run_dir), "-o", str(tmp_path / "m.onnx")]) == 2
+        one_line_error(capsys, "No space left on device")
+        assert main(["train", "--resume", str(trained.run_dir), "--epochs", "2"]) == 2
+        one_line_error(capsys, "No space left on device", notes="resume: epochs 1 -> 2")
     assert out.read_bytes() == before and (trained.run_dir / "last.pt").read_bytes() == checkpoint
-    assert not [p for p in tmp_path.rglob(".*.tmp")] and not [p for p in trained.run_dir.glob(".*.tmp")]
+    assert not list(tmp_path.rglob(".*.tmp")) and not list(trained.run_dir.glob(".*.tmp"))
+
+
+def test_a_read_only_destination_is_one_line(trained, tmp_path, monkeypatch, capsys):
+    _refuse_writes(monkeypatch, errno.EROFS)
+    assert main(["convert", str(trained.run_dir / "best.pt"), "-o", str(tmp_path / "m.safetensors")]) == 2
+    one_line_error(capsys, "Read-only file system")
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 def test_a_real_full_disk_where_a_tmpfs_can_be_mounted(trained, tmp_path, capsys):

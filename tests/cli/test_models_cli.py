@@ -60,8 +60,8 @@ def test_conv_cost_prints_both_and_the_ratio(capsys: pytest.CaptureFixture[str])
     ("argv", "message"),
     [
         (["info", "mobilenet_v9"], "unknown model 'mobilenet_v9'"),
-        (["info", "mobilenet_v1", "--width-mult", "0"], "width_mult must be a number > 0"),
-        (["info", "mobilenet_v1", "--width-mult", "-1"], "width_mult must be a number > 0"),
+        (["info", "mobilenet_v1", "--width-mult", "0"], "width_mult must be a number in (0, 10]"),
+        (["info", "mobilenet_v1", "--width-mult", "-1"], "width_mult must be a number in (0, 10]"),
         (["info", "mobilenet_v2", "--resolution", "20"], "resolution 20 is too small"),
         (["conv-cost", "--in", "0", "--out", "8", "--size", "7"], "--in must be a positive integer"),
         (["list", "resnet*"], "no model matches 'resnet*'"),

@@ -146,10 +146,11 @@ def test_same_name_refused_from_the_command_line(uninterrupted, capsys):
 
 def test_concurrent_runs_get_their_own_folders(tmp_path):
     """Two processes with default names started at once (the same second) never share a folder."""
-    code = ("import sys; from mobilenet.engine.run_folder import create_run_dir; "
-            "print(create_run_dir(sys.argv[1], None, 'm-digits-20260101-000000'))")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
-    processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env)
-                 for _ in range(4)]
+    module = Path(__file__).resolve().parents[2] / "src" / "mobilenet" / "engine" / "run_folder.py"
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('run_folder', sys.argv[2]); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "print(m.create_run_dir(sys.argv[1], None, 'm-digits-20260101-000000'))")  # stdlib only: starts fast
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(module)], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
     folders = [p.communicate(timeout=120)[0].strip() for p in processes]
     assert len(set(folders)) == 4 and all(Path(f).is_dir() for f in folders)

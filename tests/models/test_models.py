@@ -138,7 +138,7 @@ def test_in_chans_option() -> None:
 
 @pytest.mark.parametrize("width", [0, -0.5, "1.0", None, True])
 def test_bad_width_is_a_clear_error(width: object) -> None:
-    with pytest.raises(ValueError, match="width_mult must be a number > 0"):
+    with pytest.raises(ValueError, match=r"width_mult must be a number in \(0, 10\]"):
         create_model("mobilenet_v2", width_mult=width)
 
 
