@@ -1,5 +1,6 @@
-"""``mobilenet export MODEL``: a model to a validated file for a runtime (ONNX today), optionally with
-an INT8 twin by post-training quantization or quantization-aware fine-tuning.
+"""``mobilenet export MODEL``: a model to a validated file for a runtime (ONNX, LiteRT ``.tflite``,
+ExecuTorch ``.pte``), optionally with an INT8 twin by post-training quantization or
+quantization-aware fine-tuning.
 
 MODEL is any model source: a registered name with ``--weights`` (without, the weights are random and
 the command says so), a weights record, our ``.safetensors``, a training checkpoint or run folder.
@@ -15,18 +16,22 @@ from typing import Any
 from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
 
-FILE_FORMATS = {"onnx": ".onnx"}
+FILE_FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 """Export targets and their file suffix."""
+CALIBRATION = {"onnx": ("minmax", "entropy", "percentile"), "tflite": ("histogram", "minmax"),
+               "executorch": ("histogram", "minmax")}
+"""Each format's calibration methods, its default first (onnxruntime's calibrators; PT2E observers)."""
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("export", help="export to ONNX (float, and INT8 with --int8)",
+    p = subparsers.add_parser("export", help="export to ONNX, LiteRT or ExecuTorch (float, and INT8 with --int8)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_source(p)
     p.add_argument("--format", dest="target", choices=tuple(FILE_FORMATS), default=None,
                    help="file format (default: from the output's suffix, else onnx)")
-    p.add_argument("-o", "--output", help="output file (default: <model>.onnx); INT8 goes to <output>.int8.onnx")
-    p.add_argument("--batch", default="dynamic", help="'dynamic' or a fixed batch size (default: dynamic)")
+    p.add_argument("-o", "--output", help="output file (default: <model>.<suffix>); INT8 goes to <output>.int8.<suffix>")
+    p.add_argument("--batch", default=None, help="'dynamic' or a fixed batch size (default: dynamic for ONNX; "
+                                                 "LiteRT and ExecuTorch files have a fixed batch, default 1)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
     p.add_argument("--postprocess", action="store_true",
                    help="task models: put the post-processing inside the file (a detector's NMS)")
@@ -35,14 +40,17 @@ def add_parser(subparsers: Any) -> None:
     q = p.add_argument_group("INT8")
     q.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ, per-channel) model")
     q.add_argument("--calib", help="folder of calibration images (required with --int8)")
-    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax",
-                   help="how activation ranges are calibrated (default: minmax)")
+    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile", "histogram"), default=None,
+                   help="how activation ranges are calibrated: minmax, entropy, percentile for ONNX (default "
+                        "minmax); histogram, minmax for tflite and executorch (default histogram)")
     q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images (default: 128)")
     q.add_argument("--qat-epochs", type=int, default=0,
                    help="quantization-aware fine-tuning epochs before quantizing (0: post-training only)")
     q.add_argument("--qat-data", help="labelled folder (<class>/<image>) for QAT (default: --calib)")
     q.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (default: 0.005)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
+    q.add_argument("--hard-swish", choices=("float", "int8", "native"), default=None,
+                   help="tflite INT8: how hard-swish is written (default float: one XNNPACK partition; see README)")
     p.add_argument("--report-format", choices=FORMATS, default="table",
                    help="how to print the report (default: table)")
     deprecated_alias(p, "--format-report", "report_format", "--report-format")
@@ -65,7 +73,20 @@ def target_format(args: argparse.Namespace) -> str:
 
 
 def int8_path(output: Path) -> Path:
-    return output.with_name(output.name.removesuffix(".onnx") + ".int8.onnx")
+    """``model.onnx`` -> ``model.int8.onnx`` (any suffix)."""
+    return output.with_name(output.stem + ".int8" + output.suffix)
+
+
+def check_options(args: argparse.Namespace, target: str) -> None:
+    """Options that only some formats have: one clear error naming the valid ones."""
+    methods = CALIBRATION[target]
+    if args.calib_method is not None and args.calib_method not in methods:
+        raise ValueError(f"calibration method {args.calib_method!r} is not one of format {target}; valid: "
+                         f"{', '.join(methods)}")
+    if target != "onnx" and args.batch == "dynamic":
+        raise ValueError(f"{target} files have a fixed batch; pass --batch N (default 1)")
+    if args.hard_swish is not None and target != "tflite":
+        raise ValueError(f"--hard-swish applies to --format tflite only, not {target}")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -83,11 +104,15 @@ def run_export(args: argparse.Namespace) -> int:
     if args.calib and not Path(args.calib).is_dir():
         raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
     target = target_format(args)
+    check_options(args, target)
     source = open_source(**model_source_args(args))
     if source.random_weights:
         print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
     output = Path(args.output or f"{source.name}{FILE_FORMATS[target]}")
-    report = export_onnx(source, output, batch=args.batch, opset=args.opset,
+    method = args.calib_method or CALIBRATION[target][0]
+    if target != "onnx":
+        return export_edge_files(args, source, output, target, method)
+    report = export_onnx(source, output, batch=args.batch or "dynamic", opset=args.opset,
                          check_images=args.check_images or args.calib, postprocess=args.postprocess)
     rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,
              "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
@@ -96,11 +121,11 @@ def run_export(args: argparse.Namespace) -> int:
         quantized = int8_path(output)
         if args.qat_epochs:
             qat = qat_int8(source, quantized, args.qat_data or args.calib, args.calib, args.qat_epochs,
-                           method=args.calib_method, batch=args.batch, lr=args.qat_lr)
+                           method=method, batch=args.batch or "dynamic", lr=args.qat_lr)
             result = qat.quantize
         else:
-            result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
-                                     batch=args.batch, opset=args.opset)
+            result = quantize_source(source, quantized, args.calib, method=method, limit=args.calib_limit,
+                                     batch=args.batch or "dynamic", opset=args.opset)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]
@@ -110,3 +135,47 @@ def run_export(args: argparse.Namespace) -> int:
         columns.append("top1")
     print(render(rows, columns, args.report_format))
     return 0
+
+
+def export_edge_files(args: argparse.Namespace, source: Any, output: Path, target: str, method: str) -> int:
+    """``--format tflite|executorch``: the float file, and with ``--int8`` its PT2E INT8 twin, each checked
+    with the runtime's interpreter."""
+    from mobilenet.export.edge import file_accuracy
+
+    if target == "tflite":
+        from mobilenet.export.litert import export_litert as export
+        from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH
+
+        options: dict[str, Any] = {"hard_swish": args.hard_swish or DEFAULT_HARD_SWISH}
+    else:
+        from mobilenet.export.executorch import export_executorch as export
+
+        options = {}
+    try:
+        batch = int(args.batch or 1)
+    except ValueError:
+        raise ValueError(f"--batch must be a positive integer for {target}, got {args.batch!r}") from None
+    common = {"resolution": args.resolution, "batch": batch, "postprocess": args.postprocess,
+              "check_images": args.check_images or args.calib, **options}
+    reports = [export(source, output, "fp32", **common)]
+    if args.int8:
+        reports.append(export(source, int8_path(output), "int8", calib=args.calib, calib_method=method,
+                              calib_limit=args.calib_limit, qat_epochs=args.qat_epochs,
+                              qat_data=args.qat_data, qat_lr=args.qat_lr, **common))
+    rows = []
+    for report in reports:
+        precision = report.precision if report.precision == "fp32" else ("int8 qat" if args.qat_epochs else "int8 ptq")
+        rows.append({"file": report.path, "precision": precision, "size_mb": report.size_bytes / 2**20,
+                     "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
+                     "top1_agreement": report.top1_agreement,
+                     "xnnpack_partitions": report.details.get("xnnpack_partitions")})
+    columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "top1_agreement",
+               "xnnpack_partitions"]
+    if args.val:
+        runtime = "litert" if target == "tflite" else "executorch"
+        for row, report in zip(rows, reports):
+            row["top1"] = 100 * file_accuracy(runtime, report.path, args.val).top1
+        columns.append("top1")
+    print(render(rows, columns, args.report_format))
+    return 0
+
