@@ -21,6 +21,9 @@ FILE_FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 CALIBRATION = {"onnx": ("minmax", "entropy", "percentile"), "tflite": ("histogram", "minmax"),
                "executorch": ("histogram", "minmax")}
 """Each format's calibration methods, its default first (onnxruntime's calibrators; PT2E observers)."""
+EXPORTERS = {"onnx": ("onnx", "ONNX export"), "tflite": ("litert_torch", "LiteRT export"),
+             "executorch": ("executorch", "ExecuTorch export")}
+"""The package each format needs (checked before the model is loaded)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
     q.add_argument("--qat-data", help="labelled folder (<class>/<image>) for QAT (default: --calib)")
     q.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (default: 0.005)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
-    q.add_argument("--hard-swish", choices=("float", "int8", "native"), default=None,
+    q.add_argument("--hard-swish", choices=("float", "native"), default=None,
                    help="tflite INT8: how hard-swish is written (default float: one XNNPACK partition; see README)")
     p.add_argument("--report-format", choices=FORMATS, default="table",
                    help="how to print the report (default: table)")
@@ -90,11 +93,7 @@ def check_options(args: argparse.Namespace, target: str) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    # imported here: onnx/onnxruntime load only for this command
-    from mobilenet.export.accuracy import onnx_accuracy
-    from mobilenet.export.onnx import export_onnx
-    from mobilenet.export.onnxruntime.qat import qat_int8
-    from mobilenet.export.onnxruntime.quantize import quantize_source
+    from mobilenet.extras import require
     from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
 
     if args.int8 and not args.calib:
@@ -105,6 +104,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
     target = target_format(args)
     check_options(args, target)
+    require(*EXPORTERS[target])
     source = open_source(**model_source_args(args))
     if source.random_weights:
         print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
@@ -112,6 +112,17 @@ def run_export(args: argparse.Namespace) -> int:
     method = args.calib_method or CALIBRATION[target][0]
     if target != "onnx":
         return export_edge_files(args, source, output, target, method)
+    return export_onnx_files(args, source, output, method)
+
+
+def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, method: str) -> int:
+    """``--format onnx``: the float file, and with ``--int8`` its QDQ INT8 twin (PTQ or QAT)."""
+    # imported here: onnx/onnxruntime load only for this format
+    from mobilenet.export.accuracy import onnx_accuracy
+    from mobilenet.export.onnx import export_onnx
+    from mobilenet.export.onnxruntime.qat import qat_int8
+    from mobilenet.export.onnxruntime.quantize import quantize_source
+
     report = export_onnx(source, output, batch=args.batch or "dynamic", opset=args.opset,
                          check_images=args.check_images or args.calib, postprocess=args.postprocess)
     rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,

@@ -195,6 +195,7 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
     else:
         module = float_module
     record = metadata_record(source, extra)
+    record["preprocessing"]["layout"] = extra["layout"]
     with atomic_path(path) as temp:
         Path(temp).write_bytes(fmt.lower(module, example, precision == "int8", record))
         predict = fmt.load(Path(temp))

@@ -32,12 +32,13 @@ import numpy as np
 import torch
 
 from mobilenet.export.edge import EdgeExportReport, Predictor, export_edge
-from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH, HARD_SWISH_FORMS, skipped_modules, with_hard_swish
+from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH, HARD_SWISH_FORMS, float_hard_swish
 from mobilenet.extras import require
 from mobilenet.sources import ModelSource
+from mobilenet.weights.tflite import OUR_METADATA
 
 SUFFIX = ".tflite"
-METADATA_NAME = "mobilenet"
+METADATA_NAME = OUR_METADATA
 LABELS_FILE = "labels.txt"
 
 
@@ -86,15 +87,10 @@ def with_metadata(model: bytes, record: dict[str, Any]) -> bytes:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """Our metadata record of an exported ``.tflite`` file (empty for files we did not write)."""
+    from mobilenet.weights.tflite import our_record
     from mobilenet.weights.tflite_graph import read_graph
 
-    raw = read_graph(path).metadata.get(METADATA_NAME)
-    if not raw:
-        return {}
-    try:
-        return dict(json.loads(raw.decode()))
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError(f"{str(path)!r} has a corrupt {METADATA_NAME!r} metadata entry; re-export it") from None
+    return our_record(read_graph(path))
 
 
 def interpreter(path: str | Path, threads: int | None = None) -> Any:
@@ -112,22 +108,41 @@ def interpreter(path: str | Path, threads: int | None = None) -> Any:
     return runner
 
 
+def _quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Float values into an integer tensor's grid (``q = round(x / scale) + zero_point``); floats pass."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return x.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(q: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    if np.dtype(detail["dtype"]).kind == "f":
+        return np.array(q, dtype=np.float32, copy=True)
+    scale, zero_point = detail["quantization"]
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
 def predictor(path: str | Path, threads: int | None = None) -> Predictor:
-    """NCHW float images -> ``{output name: array}``, through the file's default signature."""
+    """NCHW float images -> ``{output name: array}`` through the file's default signature. Integer
+    inputs and outputs (INT8 files keep the converter's int8 ends) are (de)quantized with their own
+    scale and zero point."""
     runner = interpreter(path, threads)
     signatures = runner.get_signature_list()
     if not signatures:
         raise ValueError(f"{str(path)!r} has no signature; export it with `mobilenet export --format tflite`")
     key = next(iter(signatures))
     run = runner.get_signature_runner(key)
-    input_name = signatures[key]["inputs"][0]
-    outputs = list(signatures[key]["outputs"])
+    inputs, outputs = run.get_input_details(), run.get_output_details()
+    (input_name, input_detail), = inputs.items()
     layout = read_metadata(path).get("layout", "NHWC")
 
     def predict(x: np.ndarray) -> dict[str, np.ndarray]:
         feed = np.ascontiguousarray(x.transpose(0, 2, 3, 1) if layout == "NHWC" else x, dtype=np.float32)
-        got = run(**{input_name: feed})
-        return {name: np.array(got[name], copy=True) for name in outputs}
+        got = run(**{input_name: _quantize(feed, input_detail)})
+        return {name: _dequantize(got[name], detail) for name, detail in outputs.items()}
 
     return predict
 
@@ -152,7 +167,7 @@ class LiteRTFormat:
         self.hard_swish = hard_swish
 
     def form(self, folded: torch.nn.Module, precision: str) -> torch.nn.Module:
-        return with_hard_swish(folded, self.hard_swish) if precision == "int8" else folded
+        return folded
 
     def quantizer(self, qat: bool, method: str) -> Any:
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
@@ -161,8 +176,6 @@ class LiteRTFormat:
 
         config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
         self._quantizer = PT2EQuantizer().set_global(config if qat else with_observer(config, method))
-        for module_type in skipped_modules(self.hard_swish):
-            self._quantizer.set_module_type(module_type, None)
         return self._quantizer
 
     def lower(self, module: torch.nn.Module, example: torch.Tensor, quantized: bool, record: dict[str, Any]) -> bytes:
@@ -177,6 +190,8 @@ class LiteRTFormat:
             except Exception as error:  # the converter fails in many ways: one line naming the error
                 first = (str(error).strip().splitlines() or [""])[0][:200]
                 raise ValueError(f"litert-torch cannot convert this model ({type(error).__name__}: {first})") from None
+        if quantized and self.hard_swish == "float":
+            model, _ = float_hard_swish(model)
         return with_metadata(model, record)
 
     def load(self, path: Path, threads: int | None = None) -> Predictor:
@@ -199,5 +214,5 @@ def litert_runner(source: ModelSource | None, path: Path | None, batch: int, res
     runner = interpreter(path, threads)
     detail = runner.get_input_details()[0]
     x = np.random.default_rng(0).standard_normal(tuple(detail["shape"])).astype(np.float32)
-    runner.set_tensor(detail["index"], x)
+    runner.set_tensor(detail["index"], _quantize(x, detail))
     return runner.invoke

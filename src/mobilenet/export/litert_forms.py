@@ -1,60 +1,71 @@
-"""How hard-swish is written before a model is quantized for LiteRT (V3 paper §5.2: ``x * relu6(x + 3) / 6``).
+"""Hard-swish in INT8 LiteRT files (V3 paper §5.2: ``x * relu6(x + 3) / 6``).
 
-LiteRT's converter turns a PT2E ``dequantize -> hardswish -> quantize`` into an int8 ``HARD_SWISH``,
-which XNNPACK's delegate has no kernel for: an INT8 MobileNetV3 then runs as about 20 XNNPACK
-partitions with LiteRT's reference int8 hard-swish between them. Two other spellings keep the whole
-graph in one partition:
+LiteRT's converter turns a PT2E ``dequantize -> hardswish -> quantize`` into an int8 ``HARD_SWISH``
+(it also recognises the spelled-out ``x * relu6(x + 3) / 6`` and fuses it back). XNNPACK's delegate
+has no int8 HARD_SWISH kernel, so an INT8 MobileNetV3 runs as about 20 XNNPACK partitions with
+LiteRT's own int8 hard-swish kernel between them. Forms:
 
-- ``float``: ``x * relu6(x + 3) / 6`` left unquantized (the quantizer skips the module), so the
-  graph holds DEQUANTIZE, float ADD/MUL, QUANTIZE, all of which XNNPACK delegates;
-- ``int8``: the same ops quantized (an int8 ADD with its ReLU6 fused, two int8 MULs).
+- ``float`` (default): after conversion, every int8 ``HARD_SWISH`` becomes ``DEQUANTIZE ->
+  HARD_SWISH (float) -> QUANTIZE`` with the same input and output quantization. XNNPACK delegates
+  all three, so the whole graph is one partition; hard-swish itself is computed exactly in float,
+  as ExecuTorch's XNNPACK lowering does;
+- ``native``: the converter's int8 ``HARD_SWISH``, kept as it is.
 
-``native`` keeps ``nn.Hardswish`` (the converter's int8 HARD_SWISH). Which is fastest is measured
-by ``bench/edge.py``; ``DEFAULT_HARD_SWISH`` is its answer.
+Which is faster is measured by ``bench/edge.py`` (README, "Phone runtimes").
 """
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
-import torch
-from torch import nn
-
-HARD_SWISH_FORMS = ("float", "int8", "native")
+HARD_SWISH_FORMS = ("float", "native")
 DEFAULT_HARD_SWISH = "float"
 
 
-class FloatHardSwish(nn.Module):
-    """hard-swish as ADD, clamp and MUL ops, kept in float by the quantizer (``skipped_modules``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
-
-
-class Int8HardSwish(nn.Module):
-    """hard-swish as ADD (with ReLU6), MUL by 1/6 and MUL ops that the quantizer quantizes."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * (torch.clamp(x + 3.0, 0.0, 6.0) * (1.0 / 6.0))
+def _opcode(schema: Any, model: Any, name: str, version: int) -> int:
+    """The index of builtin operator ``name`` at ``version`` in the model's operator codes (added if missing)."""
+    code = getattr(schema.BuiltinOperator, name)
+    for index, existing in enumerate(model.operatorCodes):
+        if max(existing.builtinCode, existing.deprecatedBuiltinCode) == code and existing.version == version:
+            return index
+    entry = schema.OperatorCodeT()
+    entry.builtinCode, entry.deprecatedBuiltinCode, entry.version = code, min(code, 127), version
+    model.operatorCodes.append(entry)
+    return len(model.operatorCodes) - 1
 
 
-_MODULES = {"float": FloatHardSwish, "int8": Int8HardSwish}
+def float_hard_swish(flatbuffer: bytes) -> tuple[bytes, int]:
+    """``flatbuffer`` with each int8/uint8 ``HARD_SWISH`` as DEQUANTIZE, float HARD_SWISH, QUANTIZE; and
+    how many were rewritten. Other ops, tensors and buffers are kept."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
 
-
-def with_hard_swish(model: nn.Module, form: str) -> nn.Module:
-    """A copy of ``model`` with every ``nn.Hardswish`` written in ``form`` (the model itself for ``native``)."""
-    if form not in HARD_SWISH_FORMS:
-        raise ValueError(f"unknown hard-swish form {form!r}; valid: {', '.join(HARD_SWISH_FORMS)}")
-    if form == "native" or not any(isinstance(m, nn.Hardswish) for m in model.modules()):
-        return model
-    model = copy.deepcopy(model)
-    for parent in list(model.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Hardswish):
-                setattr(parent, name, _MODULES[form]())
-    return model
-
-
-def skipped_modules(form: str) -> tuple[type[nn.Module], ...]:
-    """Module types the quantizer must leave in float for ``form``."""
-    return (FloatHardSwish,) if form == "float" else ()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    hard_swish = schema.BuiltinOperator.HARD_SWISH
+    quantized_types = (schema.TensorType.INT8, schema.TensorType.UINT8)
+    rewritten = 0
+    for graph in model.subgraphs:
+        operators = []
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            source, target = (graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]) if op.inputs else (None, None)
+            if (max(code.builtinCode, code.deprecatedBuiltinCode) != hard_swish or source is None
+                    or source.type not in quantized_types):
+                operators.append(op)
+                continue
+            floats = []
+            for tensor, suffix in ((source, "dequantized"), (target, "float")):
+                new = schema.TensorT()
+                new.shape, new.type, new.buffer = list(tensor.shape), schema.TensorType.FLOAT32, 0
+                new.name = (tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)) + "/" + suffix
+                graph.tensors.append(new)
+                floats.append(len(graph.tensors) - 1)
+            for name, version, inputs, outputs in (("DEQUANTIZE", 2, [op.inputs[0]], [floats[0]]),
+                                                   ("HARD_SWISH", 1, [floats[0]], [floats[1]]),
+                                                   ("QUANTIZE", 2, [floats[1]], [op.outputs[0]])):
+                new_op = schema.OperatorT()
+                new_op.opcodeIndex, new_op.inputs, new_op.outputs = _opcode(schema, model, name, version), inputs, outputs
+                operators.append(new_op)
+            rewritten += 1
+        graph.operators = operators
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), rewritten

@@ -78,7 +78,7 @@ def metadata_record(source: ModelSource, extra: Mapping[str, Any] | None = None)
 def compare_outputs(got: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], runtime: str) -> float:
     """Max abs difference over every output, matched by name; an ``ExportCheckError`` when a name or
     shape differs."""
-    if list(got) != list(expected):
+    if sorted(got) != sorted(expected):
         raise ExportCheckError(f"the {runtime} file has outputs {', '.join(got) or 'none'}, the model "
                                f"{', '.join(expected)}")
     worst = 0.0
