@@ -15,8 +15,7 @@ from torch import nn
 
 pytest.importorskip("litert_torch", reason="the litert extra is not installed")
 
-from edge_util import registered_tiny  # noqa: E402
-from export_util import perturbed, write_image_folder  # noqa: E402
+from tests.export.helpers import perturbed, registered_tiny, write_image_folder  # noqa: E402
 
 from mobilenet.cli.main import main  # noqa: E402
 from mobilenet.data.preprocessing import Preprocessing  # noqa: E402
@@ -93,7 +92,9 @@ def test_int8_file_stays_in_one_xnnpack_partition(files) -> None:
     # stem, the expand and depthwise convs of blocks 1 and 2, the last conv and the head
     assert _hard_swish_inputs(report.path) == ["FLOAT32"] * 7
     assert report.details["ops"]["CONV_2D"] >= 8 and report.details["ops"]["DEQUANTIZE"] >= 3
-    assert Path(report.path).stat().st_size < 0.6 * Path(files["fp32"].path).stat().st_size
+    graph = read_graph(report.path)
+    weights = [graph.tensors[op.inputs[1]].dtype for op in graph.operators if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    assert set(weights) == {"INT8"} and len(weights) >= 11
 
 
 def test_native_int8_hard_swish_splits_the_graph(source, files, tmp_path) -> None:

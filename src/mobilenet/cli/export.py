@@ -33,8 +33,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--format", dest="target", choices=tuple(FILE_FORMATS), default=None,
                    help="file format (default: from the output's suffix, else onnx)")
     p.add_argument("-o", "--output", help="output file (default: <model>.<suffix>); INT8 goes to <output>.int8.<suffix>")
-    p.add_argument("--batch", default=None, help="'dynamic' or a fixed batch size (default: dynamic for ONNX; "
-                                                 "LiteRT and ExecuTorch files have a fixed batch, default 1)")
+    p.add_argument("--batch-size", default=None,
+                   help="the exported file's batch: 'dynamic' or a fixed size (default: dynamic for ONNX; LiteRT "
+                        "and ExecuTorch files have a fixed batch, default 1)")
+    deprecated_alias(p, "--batch", "batch_size", "--batch-size")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
     p.add_argument("--postprocess", action="store_true",
                    help="task models: put the post-processing inside the file (a detector's NMS)")
@@ -50,7 +52,9 @@ def add_parser(subparsers: Any) -> None:
     q.add_argument("--qat-epochs", type=int, default=0,
                    help="quantization-aware fine-tuning epochs before quantizing (0: post-training only)")
     q.add_argument("--qat-data", help="labelled folder (<class>/<image>) for QAT (default: --calib)")
-    q.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (default: 0.005)")
+    q.add_argument("--qat-lr", type=float, default=None,
+                   help="QAT learning rate (default: the checkpoint's final rate, at least 1%% of its peak; "
+                        f"{DEFAULT_QAT_LR} for other models)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
     q.add_argument("--hard-swish", choices=("float", "native"), default=None,
                    help="tflite INT8: how hard-swish is written (default float: one XNNPACK partition; see README)")
@@ -58,6 +62,43 @@ def add_parser(subparsers: Any) -> None:
                    help="how to print the report (default: table)")
     deprecated_alias(p, "--format-report", "report_format", "--report-format")
     p.set_defaults(func=run_export)
+
+
+DEFAULT_QAT_LR = 0.0005
+
+
+def qat_learning_rate(checkpoint: dict[str, Any] | None) -> float:
+    """The rate a training run ended with (its schedule at the last step), at least 1% of its peak:
+    quantization-aware fine-tuning continues the run, it does not restart it (a from-scratch rate
+    took a fine-tuned model from 84% to 54%)."""
+    if not checkpoint or "config" not in checkpoint:
+        return DEFAULT_QAT_LR
+    from mobilenet.engine.config import TrainConfig
+    from mobilenet.engine.optim import lr_factor
+
+    config = TrainConfig(**checkpoint["config"])
+    steps_per_epoch = max(1, int(checkpoint.get("step", 1)) // max(1, int(checkpoint.get("epoch", 1))))
+    return config.lr * max(lr_factor(config.epochs * steps_per_epoch - 1, steps_per_epoch, config), 0.01)
+
+
+def keep_ptq_if_better(source: Any, quantized: Path, qat_result: Any, args: argparse.Namespace) -> Any:
+    """Post-training INT8 beside the QAT one, measured on ``--val``: the QAT file stays only if it is
+    at least as accurate (QAT at a bad rate can end below PTQ)."""
+    from mobilenet.export.accuracy import onnx_accuracy
+    from mobilenet.export.onnxruntime.quantize import quantize_source
+
+    ptq_path = quantized.with_name(quantized.name.replace(".int8.", ".int8-ptq."))
+    ptq = quantize_source(source, ptq_path, args.calib, method=args.calib_method or "minmax", limit=args.calib_limit,
+                          batch=args.batch_size or "dynamic", opset=args.opset)
+    qat_top1, ptq_top1 = onnx_accuracy(quantized, args.val).top1, onnx_accuracy(ptq_path, args.val).top1
+    if qat_top1 < ptq_top1:
+        print(f"mobilenet export: warning: QAT ended below post-training quantization on {args.val} "
+              f"({100 * qat_top1:.2f}% vs {100 * ptq_top1:.2f}%); keeping the post-training INT8 file",
+              file=sys.stderr)
+        ptq_path.replace(quantized)
+        return ptq
+    ptq_path.unlink()
+    return qat_result
 
 
 def target_format(args: argparse.Namespace) -> str:
@@ -86,8 +127,8 @@ def check_options(args: argparse.Namespace, target: str) -> None:
     if args.calib_method is not None and args.calib_method not in methods:
         raise ValueError(f"calibration method {args.calib_method!r} is not one of format {target}; valid: "
                          f"{', '.join(methods)}")
-    if target != "onnx" and args.batch == "dynamic":
-        raise ValueError(f"{target} files have a fixed batch; pass --batch N (default 1)")
+    if target != "onnx" and args.batch_size == "dynamic":
+        raise ValueError(f"{target} files have a fixed batch; pass --batch-size N (default 1)")
     if args.hard_swish is not None and target != "tflite":
         raise ValueError(f"--hard-swish applies to --format tflite only, not {target}")
 
@@ -106,16 +147,23 @@ def run_export(args: argparse.Namespace) -> int:
     check_options(args, target)
     require(*EXPORTERS[target])
     source = open_source(**model_source_args(args))
+    output = Path(args.output or f"{source.name}{FILE_FORMATS[target]}")
+    args.calib_method = args.calib_method or CALIBRATION[target][0]
+    export = export_onnx_files if target == "onnx" else export_edge_files
+    export(args, source, output, target)
     if source.random_weights:
         print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
-    output = Path(args.output or f"{source.name}{FILE_FORMATS[target]}")
-    method = args.calib_method or CALIBRATION[target][0]
-    if target != "onnx":
-        return export_edge_files(args, source, output, target, method)
-    return export_onnx_files(args, source, output, method)
+    return 0
 
 
-def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, method: str) -> int:
+def qat_rate(args: argparse.Namespace, source: Any) -> float:
+    lr = args.qat_lr if args.qat_lr is not None else qat_learning_rate(source.checkpoint)
+    print(f"mobilenet export: QAT learning rate {lr:.3g}" + ("" if args.qat_lr is not None else
+          " (derived from the checkpoint's final rate)"), file=sys.stderr)
+    return lr
+
+
+def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, target: str) -> None:
     """``--format onnx``: the float file, and with ``--int8`` its QDQ INT8 twin (PTQ or QAT)."""
     # imported here: onnx/onnxruntime load only for this format
     from mobilenet.export.accuracy import onnx_accuracy
@@ -123,7 +171,8 @@ def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, metho
     from mobilenet.export.onnxruntime.qat import qat_int8
     from mobilenet.export.onnxruntime.quantize import quantize_source
 
-    report = export_onnx(source, output, batch=args.batch or "dynamic", opset=args.opset,
+    args.batch_size = args.batch_size or "dynamic"
+    report = export_onnx(source, output, batch=args.batch_size, opset=args.opset,
                          check_images=args.check_images or args.calib, postprocess=args.postprocess)
     rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,
              "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
@@ -131,12 +180,18 @@ def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, metho
     if args.int8:
         quantized = int8_path(output)
         if args.qat_epochs:
+            lr = qat_rate(args, source)
             qat = qat_int8(source, quantized, args.qat_data or args.calib, args.calib, args.qat_epochs,
-                           method=method, batch=args.batch or "dynamic", lr=args.qat_lr)
+                           method=args.calib_method, batch=args.batch_size, lr=lr)
             result = qat.quantize
+            if args.val:
+                result = keep_ptq_if_better(source, quantized, result, args)
+            else:
+                print("mobilenet export: note: QAT was not compared with post-training quantization; give --val "
+                      "to keep whichever is more accurate", file=sys.stderr)
         else:
-            result = quantize_source(source, quantized, args.calib, method=method, limit=args.calib_limit,
-                                     batch=args.batch or "dynamic", opset=args.opset)
+            result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
+                                     batch=args.batch_size, opset=args.opset)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]
@@ -145,12 +200,11 @@ def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, metho
             row["top1"] = 100 * onnx_accuracy(row["file"], args.val).top1
         columns.append("top1")
     print(render(rows, columns, args.report_format))
-    return 0
 
 
-def export_edge_files(args: argparse.Namespace, source: Any, output: Path, target: str, method: str) -> int:
-    """``--format tflite|executorch``: the float file, and with ``--int8`` its PT2E INT8 twin, each checked
-    with the runtime's interpreter."""
+def export_edge_files(args: argparse.Namespace, source: Any, output: Path, target: str) -> None:
+    """``--format tflite|executorch``: the float file, and with ``--int8`` its PT2E INT8 twin (PTQ or QAT),
+    each checked with the runtime's own interpreter."""
     from mobilenet.export.edge import file_accuracy
 
     if target == "tflite":
@@ -163,19 +217,20 @@ def export_edge_files(args: argparse.Namespace, source: Any, output: Path, targe
 
         options = {}
     try:
-        batch = int(args.batch or 1)
+        batch = int(args.batch_size or 1)
     except ValueError:
-        raise ValueError(f"--batch must be a positive integer for {target}, got {args.batch!r}") from None
+        raise ValueError(f"the batch size of {target} files is a positive integer, got {args.batch_size!r}") from None
     common = {"resolution": args.resolution, "batch": batch, "postprocess": args.postprocess,
               "check_images": args.check_images or args.calib, **options}
     reports = [export(source, output, "fp32", **common)]
     if args.int8:
-        reports.append(export(source, int8_path(output), "int8", calib=args.calib, calib_method=method,
-                              calib_limit=args.calib_limit, qat_epochs=args.qat_epochs,
-                              qat_data=args.qat_data, qat_lr=args.qat_lr, **common))
+        lr = qat_rate(args, source) if args.qat_epochs else 0.0
+        reports.append(export(source, int8_path(output), "int8", calib=args.calib, calib_method=args.calib_method,
+                              calib_limit=args.calib_limit, qat_epochs=args.qat_epochs, qat_data=args.qat_data,
+                              qat_lr=lr, **common))
     rows = []
     for report in reports:
-        precision = report.precision if report.precision == "fp32" else ("int8 qat" if args.qat_epochs else "int8 ptq")
+        precision = "fp32" if report.precision == "fp32" else ("int8 qat" if args.qat_epochs else "int8 ptq")
         rows.append({"file": report.path, "precision": precision, "size_mb": report.size_bytes / 2**20,
                      "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
                      "top1_agreement": report.top1_agreement,
@@ -188,5 +243,3 @@ def export_edge_files(args: argparse.Namespace, source: Any, output: Path, targe
             row["top1"] = 100 * file_accuracy(runtime, report.path, args.val).top1
         columns.append("top1")
     print(render(rows, columns, args.report_format))
-    return 0
-
