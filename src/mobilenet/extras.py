@@ -3,7 +3,8 @@
 ``pip install mobilenet`` gives models, cost, weights, training and the demo's training; the
 rest comes with an extra (``pyproject.toml``): ``export`` (ONNX, INT8, bench), ``keras`` (Keras
 ``.h5``/``.keras`` files), ``plots`` (training curves, confusion matrices, Pareto plots),
-``openvino``, ``hub`` (Hugging Face Hub) and ``tensorboard``. The CLI turns ``MissingExtra`` (a
+``openvino``, ``tflite`` (reading ``.tflite`` files), ``litert`` and ``executorch`` (export to the
+phone runtimes), ``hub`` (Hugging Face Hub) and ``tensorboard``. The CLI turns ``MissingExtra`` (a
 ``ValueError``) into one line and exit status 2.
 """
 
@@ -21,6 +22,10 @@ EXTRAS: dict[str, str] = {
     "h5py": "keras",
     "matplotlib": "plots",
     "openvino": "openvino",
+    "ai_edge_litert": "tflite",
+    "litert_torch": "litert",
+    "executorch": "executorch",
+    "torchao": "executorch",
     "huggingface_hub": "hub",
     "tensorboard": "tensorboard",
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -11,6 +13,9 @@ from torch import nn
 
 import mobilenet
 from mobilenet.layers.layer_scale import LayerScale
+from mobilenet.models.registry import MODELS, register
+from mobilenet.specs.rows import Bottleneck, Conv
+from mobilenet.specs.v3 import MOBILENET_V3_SMALL
 
 
 def perturbed(name: str, seed: int = 0, **options) -> mobilenet.MobileNet:
@@ -45,3 +50,23 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("ants", "bees"), 
             pixels = np.kron(base, np.ones((size[1] // 4, size[0] // 4, 1))) * (0.6 + 0.4 * c)
             Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(root / name / f"{i}.jpg")
     return root
+
+
+# --- a tiny registered V3 for the LiteRT and ExecuTorch tests: lowering costs time per op, so they
+# export a 3-block model (hard-swish, squeeze-excite, a residual add) at 32x32 --------------------
+TINY = "edge_test_tiny_v3"
+TINY_SPEC = replace(
+    MOBILENET_V3_SMALL, name=TINY,
+    body=(Bottleneck(kernel=3, expanded=16, out=16, se=True, act="relu", stride=2),
+          Bottleneck(kernel=3, expanded=32, out=16, se=True, act="hswish", stride=1),
+          Bottleneck(kernel=5, expanded=48, out=24, se=False, act="hswish", stride=2)),
+    last_conv=Conv(out=48, kernel=1, act="hswish"), head_channels=64, resolution=32)
+
+
+def registered_tiny() -> Iterator[str]:
+    """Register ``TINY`` for the duration of a fixture, so commands can name it; removed afterwards."""
+    register(TINY, TINY_SPEC, 1.0)
+    try:
+        yield TINY
+    finally:
+        MODELS.pop(TINY, None)

@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
                               description=__doc__)
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="model sources (registered names, weights records or files, checkpoints, run folders) or "
-                        "exported files (.onnx)")
+                        "exported files (.onnx, .tflite, .pte)")
     p.add_argument("--weights", metavar="RECORD_OR_FILE", help="weights for the registered name(s) given")
     p.add_argument("--runtime", type=str_list, default=["torch", "onnxruntime"],
                    help="comma list of runtimes (see `mobilenet bench --help`; default: torch,onnxruntime)")
@@ -78,7 +78,6 @@ def grid_sources(name: str, widths: list[float], resolutions: list[int]) -> list
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from mobilenet.export.accuracy import onnx_accuracy
     from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, Artifacts,
                                         bench_case, bench_file, check_choices, pareto_plot, published_top1)
     from mobilenet.export.runtimes import RUNTIMES
@@ -100,18 +99,19 @@ def run_bench(args: argparse.Namespace) -> int:
                                        args.resolutions or list(GRID_RESOLUTIONS))]
     else:
         sources = [open_source(m, weights=args.weights if m in MODELS else None, resolution=args.resolution)
-                   for m in args.models if not m.endswith(".onnx")]
+                   for m in args.models if not is_exported(m)]
         cases = [(s, s.resolution) for s in sources]
     artifacts = Artifacts(args.calib)
     rows: list[dict[str, Any]] = []
-    files = [] if args.grid else [m for m in args.models if m.endswith(".onnx")]
+    files = [] if args.grid else [m for m in args.models if is_exported(m)]
     for path in files:  # exported files: their own precision and input size
-        for runtime in [r for r in args.runtime if RUNTIMES[r].suffix == Path(path).suffix] or ["onnxruntime"]:
+        own = [name for name, r in RUNTIMES.items() if r.suffix == Path(path).suffix]
+        for runtime in [r for r in args.runtime if r in own] or own[:1]:
             for batch in args.batch_size:
                 for threads in args.threads:
                     row = bench_file(path, runtime, batch, threads, args.warmup, args.runs)
                     if args.val:
-                        row["top1"] = 100 * onnx_accuracy(path, args.val).top1
+                        row["top1"] = file_top1(runtime, path, args.val)
                     rows.append(row)
     for source, resolution in cases:
         for runtime in args.runtime:
@@ -154,10 +154,30 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_exported(model: str) -> bool:
+    """Whether ``model`` names an exported file (.onnx, .tflite, .pte) rather than a model source."""
+    from mobilenet.export.runtimes import RUNTIMES
+
+    return any(r.suffix and model.endswith(r.suffix) for r in RUNTIMES.values())
+
+
+def file_top1(runtime: str, path: str | Path, folder: str) -> float:
+    """Top-1 (%) of an exported file, run by ``runtime``, with the preprocessing and classes stored in it."""
+    from mobilenet.export.accuracy import onnx_accuracy
+    from mobilenet.export.runtimes import get_runtime
+
+    if get_runtime(runtime).predictor is None:
+        return 100 * onnx_accuracy(path, folder).top1
+    from mobilenet.export.edge import file_accuracy
+
+    return 100 * file_accuracy(runtime, path, folder).top1
+
+
 def top1(source: Any, runtime: str, precision: str, resolution: int, artifacts: Any, folder: str) -> float:
-    from mobilenet.export.accuracy import onnx_accuracy, torch_accuracy
+    from mobilenet.export.accuracy import torch_accuracy
+    from mobilenet.export.runtimes import get_runtime
 
     if runtime == "torch":
         pre = source.preprocessing.at_resolution(resolution)
         return 100 * torch_accuracy(source.model, folder, pre, source.class_names).top1
-    return 100 * onnx_accuracy(artifacts.onnx(source, resolution, precision), folder).top1
+    return file_top1(runtime, artifacts.file(source, get_runtime(runtime), resolution, precision), folder)

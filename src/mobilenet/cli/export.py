@@ -1,5 +1,6 @@
-"""``mobilenet export MODEL``: a model to a validated file for a runtime (ONNX today), optionally with
-an INT8 twin by post-training quantization or quantization-aware fine-tuning.
+"""``mobilenet export MODEL``: a model to a validated file for a runtime (ONNX, LiteRT ``.tflite``,
+ExecuTorch ``.pte``), optionally with an INT8 twin by post-training quantization or
+quantization-aware fine-tuning.
 
 MODEL is any model source: a registered name with ``--weights`` (without, the weights are random and
 the command says so), a weights record, our ``.safetensors``, a training checkpoint or run folder.
@@ -15,19 +16,26 @@ from typing import Any
 from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
 
-FILE_FORMATS = {"onnx": ".onnx"}
+FILE_FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 """Export targets and their file suffix."""
+CALIBRATION = {"onnx": ("minmax", "entropy", "percentile"), "tflite": ("histogram", "minmax"),
+               "executorch": ("histogram", "minmax")}
+"""Each format's calibration methods, its default first (onnxruntime's calibrators; PT2E observers)."""
+EXPORTERS = {"onnx": ("onnx", "ONNX export"), "tflite": ("litert_torch", "LiteRT export"),
+             "executorch": ("executorch", "ExecuTorch export")}
+"""The package each format needs (checked before the model is loaded)."""
 
 
 def add_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("export", help="export to ONNX (float, and INT8 with --int8)",
+    p = subparsers.add_parser("export", help="export to ONNX, LiteRT or ExecuTorch (float, and INT8 with --int8)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_source(p)
     p.add_argument("--format", dest="target", choices=tuple(FILE_FORMATS), default=None,
                    help="file format (default: from the output's suffix, else onnx)")
-    p.add_argument("-o", "--output", help="output file (default: <model>.onnx); INT8 goes to <output>.int8.onnx")
-    p.add_argument("--batch-size", default="dynamic",
-                   help="the exported file's batch: 'dynamic' or a fixed size (default: dynamic)")
+    p.add_argument("-o", "--output", help="output file (default: <model>.<suffix>); INT8 goes to <output>.int8.<suffix>")
+    p.add_argument("--batch-size", default=None,
+                   help="the exported file's batch: 'dynamic' or a fixed size (default: dynamic for ONNX; LiteRT "
+                        "and ExecuTorch files have a fixed batch, default 1)")
     deprecated_alias(p, "--batch", "batch_size", "--batch-size")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
     p.add_argument("--postprocess", action="store_true",
@@ -37,8 +45,9 @@ def add_parser(subparsers: Any) -> None:
     q = p.add_argument_group("INT8")
     q.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ, per-channel) model")
     q.add_argument("--calib", help="folder of calibration images (required with --int8)")
-    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile"), default="minmax",
-                   help="how activation ranges are calibrated (default: minmax)")
+    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile", "histogram"), default=None,
+                   help="how activation ranges are calibrated: minmax, entropy, percentile for ONNX (default "
+                        "minmax); histogram, minmax for tflite and executorch (default histogram)")
     q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images (default: 128)")
     q.add_argument("--qat-epochs", type=int, default=0,
                    help="quantization-aware fine-tuning epochs before quantizing (0: post-training only)")
@@ -47,6 +56,8 @@ def add_parser(subparsers: Any) -> None:
                    help="QAT learning rate (default: the checkpoint's final rate, at least 1%% of its peak; "
                         f"{DEFAULT_QAT_LR} for other models)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
+    q.add_argument("--hard-swish", choices=("float", "native"), default=None,
+                   help="tflite INT8: how hard-swish is written (default float: one XNNPACK partition; see README)")
     p.add_argument("--report-format", choices=FORMATS, default="table",
                    help="how to print the report (default: table)")
     deprecated_alias(p, "--format-report", "report_format", "--report-format")
@@ -77,8 +88,8 @@ def keep_ptq_if_better(source: Any, quantized: Path, qat_result: Any, args: argp
     from mobilenet.export.onnxruntime.quantize import quantize_source
 
     ptq_path = quantized.with_name(quantized.name.replace(".int8.", ".int8-ptq."))
-    ptq = quantize_source(source, ptq_path, args.calib, method=args.calib_method, limit=args.calib_limit,
-                          batch=args.batch_size, opset=args.opset)
+    ptq = quantize_source(source, ptq_path, args.calib, method=args.calib_method or "minmax", limit=args.calib_limit,
+                          batch=args.batch_size or "dynamic", opset=args.opset)
     qat_top1, ptq_top1 = onnx_accuracy(quantized, args.val).top1, onnx_accuracy(ptq_path, args.val).top1
     if qat_top1 < ptq_top1:
         print(f"mobilenet export: warning: QAT ended below post-training quantization on {args.val} "
@@ -106,15 +117,24 @@ def target_format(args: argparse.Namespace) -> str:
 
 
 def int8_path(output: Path) -> Path:
-    return output.with_name(output.name.removesuffix(".onnx") + ".int8.onnx")
+    """``model.onnx`` -> ``model.int8.onnx`` (any suffix)."""
+    return output.with_name(output.stem + ".int8" + output.suffix)
+
+
+def check_options(args: argparse.Namespace, target: str) -> None:
+    """Options that only some formats have: one clear error naming the valid ones."""
+    methods = CALIBRATION[target]
+    if args.calib_method is not None and args.calib_method not in methods:
+        raise ValueError(f"calibration method {args.calib_method!r} is not one of format {target}; valid: "
+                         f"{', '.join(methods)}")
+    if target != "onnx" and args.batch_size == "dynamic":
+        raise ValueError(f"{target} files have a fixed batch; pass --batch-size N (default 1)")
+    if args.hard_swish is not None and target != "tflite":
+        raise ValueError(f"--hard-swish applies to --format tflite only, not {target}")
 
 
 def run_export(args: argparse.Namespace) -> int:
-    # imported here: onnx/onnxruntime load only for this command
-    from mobilenet.export.accuracy import onnx_accuracy
-    from mobilenet.export.onnx import export_onnx
-    from mobilenet.export.onnxruntime.qat import qat_int8
-    from mobilenet.export.onnxruntime.quantize import quantize_source
+    from mobilenet.extras import require
     from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
 
     if args.int8 and not args.calib:
@@ -124,8 +144,34 @@ def run_export(args: argparse.Namespace) -> int:
     if args.calib and not Path(args.calib).is_dir():
         raise FileNotFoundError(f"calibration folder {args.calib!r} does not exist; pass a folder of images")
     target = target_format(args)
+    check_options(args, target)
+    require(*EXPORTERS[target])
     source = open_source(**model_source_args(args))
     output = Path(args.output or f"{source.name}{FILE_FORMATS[target]}")
+    args.calib_method = args.calib_method or CALIBRATION[target][0]
+    export = export_onnx_files if target == "onnx" else export_edge_files
+    export(args, source, output, target)
+    if source.random_weights:
+        print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
+    return 0
+
+
+def qat_rate(args: argparse.Namespace, source: Any) -> float:
+    lr = args.qat_lr if args.qat_lr is not None else qat_learning_rate(source.checkpoint)
+    print(f"mobilenet export: QAT learning rate {lr:.3g}" + ("" if args.qat_lr is not None else
+          " (derived from the checkpoint's final rate)"), file=sys.stderr)
+    return lr
+
+
+def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, target: str) -> None:
+    """``--format onnx``: the float file, and with ``--int8`` its QDQ INT8 twin (PTQ or QAT)."""
+    # imported here: onnx/onnxruntime load only for this format
+    from mobilenet.export.accuracy import onnx_accuracy
+    from mobilenet.export.onnx import export_onnx
+    from mobilenet.export.onnxruntime.qat import qat_int8
+    from mobilenet.export.onnxruntime.quantize import quantize_source
+
+    args.batch_size = args.batch_size or "dynamic"
     report = export_onnx(source, output, batch=args.batch_size, opset=args.opset,
                          check_images=args.check_images or args.calib, postprocess=args.postprocess)
     rows = [{"file": str(output), "precision": "fp32", "size_mb": report.size_bytes / 2**20,
@@ -134,9 +180,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.int8:
         quantized = int8_path(output)
         if args.qat_epochs:
-            lr = args.qat_lr if args.qat_lr is not None else qat_learning_rate(source.checkpoint)
-            print(f"mobilenet export: QAT learning rate {lr:.3g}" + ("" if args.qat_lr is not None else
-                  " (derived from the checkpoint's final rate)"), file=sys.stderr)
+            lr = qat_rate(args, source)
             qat = qat_int8(source, quantized, args.qat_data or args.calib, args.calib, args.qat_epochs,
                            method=args.calib_method, batch=args.batch_size, lr=lr)
             result = qat.quantize
@@ -156,6 +200,46 @@ def run_export(args: argparse.Namespace) -> int:
             row["top1"] = 100 * onnx_accuracy(row["file"], args.val).top1
         columns.append("top1")
     print(render(rows, columns, args.report_format))
-    if source.random_weights:
-        print(f"mobilenet export: note: {args.model} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
-    return 0
+
+
+def export_edge_files(args: argparse.Namespace, source: Any, output: Path, target: str) -> None:
+    """``--format tflite|executorch``: the float file, and with ``--int8`` its PT2E INT8 twin (PTQ or QAT),
+    each checked with the runtime's own interpreter."""
+    from mobilenet.export.edge import file_accuracy
+
+    if target == "tflite":
+        from mobilenet.export.litert import export_litert as export
+        from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH
+
+        options: dict[str, Any] = {"hard_swish": args.hard_swish or DEFAULT_HARD_SWISH}
+    else:
+        from mobilenet.export.executorch import export_executorch as export
+
+        options = {}
+    try:
+        batch = int(args.batch_size or 1)
+    except ValueError:
+        raise ValueError(f"the batch size of {target} files is a positive integer, got {args.batch_size!r}") from None
+    common = {"resolution": args.resolution, "batch": batch, "postprocess": args.postprocess,
+              "check_images": args.check_images or args.calib, **options}
+    reports = [export(source, output, "fp32", **common)]
+    if args.int8:
+        lr = qat_rate(args, source) if args.qat_epochs else 0.0
+        reports.append(export(source, int8_path(output), "int8", calib=args.calib, calib_method=args.calib_method,
+                              calib_limit=args.calib_limit, qat_epochs=args.qat_epochs, qat_data=args.qat_data,
+                              qat_lr=lr, **common))
+    rows = []
+    for report in reports:
+        precision = "fp32" if report.precision == "fp32" else ("int8 qat" if args.qat_epochs else "int8 ptq")
+        rows.append({"file": report.path, "precision": precision, "size_mb": report.size_bytes / 2**20,
+                     "max_diff_random": report.diff_random, "max_diff_real": report.diff_real,
+                     "top1_agreement": report.top1_agreement,
+                     "xnnpack_partitions": report.details.get("xnnpack_partitions")})
+    columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "top1_agreement",
+               "xnnpack_partitions"]
+    if args.val:
+        runtime = "litert" if target == "tflite" else "executorch"
+        for row, report in zip(rows, reports):
+            row["top1"] = 100 * file_accuracy(runtime, report.path, args.val).top1
+        columns.append("top1")
+    print(render(rows, columns, args.report_format))

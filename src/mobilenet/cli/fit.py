@@ -23,7 +23,8 @@ def add_parser(subparsers: Any) -> None:
     budget.add_argument("--latency-ms", type=float, help="p50 latency budget, measured on this machine")
     budget.add_argument("--macs", type=float, help="multiply-add budget in millions")
     budget.add_argument("--params", type=float, help="parameter budget in millions")
-    p.add_argument("--runtime", default="onnxruntime", help="runtime to measure on (default: onnxruntime)")
+    p.add_argument("--runtime", type=str_list, default=["onnxruntime"],
+                   help="runtime(s) to measure on, comma list: each candidate keeps its fastest (default: onnxruntime)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="default: fp32")
     p.add_argument("--threads", type=int, default=2, help="default: 2")
     p.add_argument("--batch-size", type=int, default=1, help="default: 1")
@@ -43,13 +44,14 @@ def run_fit(args: argparse.Namespace) -> int:
     from mobilenet.export.runtimes import get_runtime
 
     budget = Budget(args.latency_ms, args.macs, args.params)
-    get_runtime(args.runtime)
+    for runtime in args.runtime:
+        get_runtime(runtime)
     best, rows = fit(budget, args.versions, tuple(args.resolutions or RESOLUTIONS), args.runtime, args.precision,
                      args.threads, args.batch_size, args.runs, weights=args.weights, model=args.model, calib=args.calib,
                      log=lambda line: print(line, file=sys.stderr))
     columns = ["model", "width_mult", "resolution", "macs_m", "params_m", "top1"]
     if budget.latency_ms is not None:
-        columns += ["p50_ms", "p90_ms"]
+        columns += ["p50_ms", "p90_ms"] + (["runtime"] if len(args.runtime) > 1 else [])
     columns += ["weights", "fits", "recommended"]
     print(render(rows, columns, args.format))
     if best is None:
@@ -59,6 +61,7 @@ def run_fit(args: argparse.Namespace) -> int:
         weights = f"; weights: {best['weights']}" if best["weights"] else "; no pretrained weights"
         print(f"\nrecommended: {best['model']} width_mult={best['width_mult']:g} resolution={best['resolution']} "
               f"({best['macs_m']:.0f}M MACs, {best['params_m']:.2f}M params{top1}"
-              + (f", p50 {best['p50_ms']:.2f} ms on {args.runtime} {args.precision}, {args.threads} threads)"
+              + (f", p50 {best['p50_ms']:.2f} ms on {best.get('runtime', args.runtime[0])} {args.precision}, "
+                 f"{args.threads} threads)"
                  if budget.latency_ms is not None else ")") + weights)
     return 0

@@ -15,7 +15,6 @@ import torch
 
 from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.images import labelled_images, load_images
-from mobilenet.export.onnx import make_session, read_metadata
 
 
 @dataclass
@@ -65,6 +64,8 @@ def torch_accuracy(model: torch.nn.Module, folder: str | Path, pre: Preprocessin
 
 def onnx_accuracy(path: str | Path, folder: str | Path, threads: int | None = None) -> Accuracy:
     """Accuracy of an exported file, with the preprocessing and class names stored in it."""
+    from mobilenet.export.onnx import make_session, read_metadata  # onnxruntime only when needed
+
     session = make_session(path, threads)
     meta = read_metadata(path)
     name = session.get_inputs()[0].name

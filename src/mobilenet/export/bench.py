@@ -1,4 +1,5 @@
-"""Latency on this machine: PyTorch eager (BN folded, channels-last), onnxruntime and OpenVINO, fp32 and INT8.
+"""Latency on this machine: PyTorch eager (BN folded, channels-last), onnxruntime, OpenVINO, LiteRT and
+ExecuTorch, fp32 and INT8.
 
 Each case is warmed up, then timed over many runs; the row gives p50/p90 latency, throughput,
 the memory the case added at its peak (Linux ``VmHWM``, reset before the case) and the model
@@ -167,20 +168,25 @@ def bench_case(source: ModelSource, runtime: str, precision: str, batch: int, re
 def bench_file(path: str | Path, runtime: str, batch: int, threads: int | None, warmup: int = 10,
                runs: int = 50) -> dict[str, Any]:
     """One row for an exported file (float or INT8), with the input size stored in it."""
-    from mobilenet.export.onnx import load_onnx, read_metadata
-
     entry = get_runtime(runtime)
     if entry.suffix != Path(path).suffix:
         runs_it = [name for name, r in RUNTIMES.items() if r.suffix == Path(path).suffix]
         raise ValueError(f"{str(path)!r} is not a {runtime} file; bench it on the runtime "
                          f"{' or '.join(runs_it) or 'onnxruntime'}")
-    dims = load_onnx(path).graph.input[0].type.tensor_type.shape.dim
-    fixed = dims[0].dim_value if dims[0].HasField("dim_value") else None
+    if entry.metadata is not None:  # LiteRT, ExecuTorch: a fixed batch and size, in the file's metadata
+        meta = entry.metadata(Path(path))
+        fixed, resolution = meta.get("batch"), (meta.get("preprocessing") or {}).get("resolution")
+        if resolution is None:
+            raise ValueError(f"{str(path)!r} has no mobilenet metadata; export it with `mobilenet export`")
+    else:
+        from mobilenet.export.onnx import load_onnx, read_metadata
+
+        dims = load_onnx(path).graph.input[0].type.tensor_type.shape.dim
+        fixed = dims[0].dim_value if dims[0].HasField("dim_value") else None
+        meta, resolution = read_metadata(path), dims[2].dim_value
     if fixed and fixed != batch:
-        raise ValueError(f"{str(path)!r} was exported for batch {fixed}; bench it at batch {fixed}, or export it with "
-                         "a dynamic batch")
-    meta = read_metadata(path)
-    resolution = dims[2].dim_value
+        raise ValueError(f"{str(path)!r} was exported for batch {fixed}; bench it at batch {fixed}"
+                         + (", or export it with a dynamic batch" if entry.metadata is None else ""))
     if threads:
         torch.set_num_threads(threads)
     baseline = reset_peak_memory()

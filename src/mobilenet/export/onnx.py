@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-import mobilenet
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import list_images, load_images
 from mobilenet.extras import require
 from mobilenet.files import atomic_path
 from mobilenet.sources import ModelSource
+from mobilenet.export.signature import (  # noqa: F401  (ExportCheckError, output_names: imported from here too)
+    ExportCheckError, as_list, export_module, metadata_record, output_names)
 
 onnx = require("onnx", "ONNX export")
 ort = require("onnxruntime", "ONNX export")
@@ -34,10 +35,6 @@ DEFAULT_OPSET = 18
 MIN_OPSET = 14  # first opset with HardSwish
 TOLERANCE = 1e-4
 EXPORTERS = ("dynamo", "torchscript")
-
-
-class ExportCheckError(ValueError):
-    """The exported file does not reproduce the PyTorch model; nothing is written."""
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
@@ -108,19 +105,6 @@ def _global_pools(model: onnx.ModelProto) -> None:
         model.graph.initializer.remove(init)
 
 
-def output_names(model: torch.nn.Module) -> list[str]:
-    """The names of a model's outputs in an exported file: its ``output_names`` (task models), else
-    ``logits``."""
-    return list(getattr(model, "output_names", ("logits",)))
-
-
-def export_module(model: torch.nn.Module, postprocess: bool = False) -> torch.nn.Module:
-    """What is exported: the model, or its ``export_form(postprocess)`` (task models, e.g. a
-    detector with or without NMS inside)."""
-    form = getattr(model, "export_form", None)
-    return form(postprocess=postprocess) if callable(form) else model
-
-
 def _torch_to_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int,
                    dynamic_batch: bool, exporter: str) -> None:
     outputs = output_names(model)
@@ -154,18 +138,10 @@ class ExportReport:
     ops: dict[str, int] = field(default_factory=dict)
 
 
-def _as_list(outputs: Any) -> list[torch.Tensor]:
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        return list(outputs.values())
-    return list(outputs)
-
-
 def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tensor) -> float:
     """Max abs difference of onnxruntime and PyTorch on ``x``, over every output (each by name)."""
     with torch.no_grad():
-        expected = [t.numpy() for t in _as_list(model(x))]
+        expected = [t.numpy() for t in as_list(model(x))]
     names = [o.name for o in session.get_outputs()]
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     if len(got) != len(expected):
@@ -182,17 +158,7 @@ def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tens
 
 def metadata_for(source: ModelSource, extra: dict[str, Any] | None = None) -> dict[str, str]:
     """The ``metadata_props`` of an exported model (values JSON-encoded)."""
-    data = {
-        "preprocessing": source.preprocessing.described(),
-        "class_names": source.class_names,
-        "config": source.model.config.to_dict(),
-        "task": source.model.config.task,
-        "outputs": output_names(export_module(source.model, bool((extra or {}).get("postprocess")))),
-        "source": source.name,
-        "version": mobilenet.__version__,
-        **(extra or {}),
-    }
-    return {f"mobilenet.{key}": json.dumps(value) for key, value in data.items()}
+    return {f"mobilenet.{key}": json.dumps(value) for key, value in metadata_record(source, extra).items()}
 
 
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:

@@ -3,12 +3,13 @@
 Each runtime says which file it runs (its suffix; none for eager PyTorch), which precisions it
 has, which pip extra installs it, how to build its file from a model (``build``) and how to make a
 timed callable from that file (``runner``). What is specific to one runtime lives in the module
-named after it (``export.onnx``, ``export.onnxruntime``); this file only wires them in, so adding
-LiteRT or ExecuTorch is one more ``register_runtime``.
+named after it (``export.onnx``, ``export.onnxruntime``, ``export.litert``, ``export.executorch``);
+this file only wires them in, each with one ``register_runtime``.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -36,6 +37,11 @@ class Runtime:
     """``runner(source, path, batch, resolution, threads)``: one timed call on a fixed input."""
     file_kind: str = ""
     """Runtimes with the same ``file_kind`` run the same files (OpenVINO runs onnxruntime's)."""
+    predictor: Callable[[Path, int | None], Callable[[np.ndarray], dict[str, np.ndarray]]] | None = None
+    """``predictor(path, threads)``: the file loaded, NCHW float images -> ``{output name: array}``
+    (None: accuracy goes through onnxruntime's file)."""
+    metadata: Callable[[Path], dict[str, Any]] | None = None
+    """``metadata(path)``: our record stored in the file (preprocessing, class names, outputs)."""
 
 
 RUNTIMES: dict[str, Runtime] = {}
@@ -121,6 +127,37 @@ def openvino_runner(source: ModelSource | None, path: Path | None, batch: int, r
     return lambda: request.infer({0: x})
 
 
+# --- LiteRT and ExecuTorch (export.litert, export.executorch) -------------------------------------
+def build_litert(source: ModelSource, path: Path, precision: str, resolution: int, calib: Any,
+                 exporter: str = "dynamo") -> None:
+    """A ``.tflite`` file: float, or PT2E INT8 calibrated on ``calib``."""
+    from mobilenet.export.litert import export_litert
+
+    export_litert(source, path, precision, resolution=resolution, calib=calib, calib_limit=32, log=lambda _: None)
+
+
+def build_executorch(source: ModelSource, path: Path, precision: str, resolution: int, calib: Any,
+                     exporter: str = "dynamo") -> None:
+    """A ``.pte`` file lowered to XNNPACK: float, or PT2E INT8 calibrated on ``calib``."""
+    from mobilenet.export.executorch import export_executorch
+
+    export_executorch(source, path, precision, resolution=resolution, calib=calib, calib_limit=32, log=lambda _: None)
+
+
+def lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported at the first call: a runtime's package loads only when it is used."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
+
+
 register_runtime(Runtime("torch", None, ("fp32",), None, None, torch_runner))
 register_runtime(Runtime("onnxruntime", ".onnx", ("fp32", "int8"), "export", build_onnx, onnxruntime_runner, "onnx"))
 register_runtime(Runtime("openvino", ".onnx", ("fp32", "int8"), "openvino", build_onnx, openvino_runner, "onnx"))
+LITERT, EXECUTORCH = "mobilenet.export.litert", "mobilenet.export.executorch"
+register_runtime(Runtime("litert", ".tflite", ("fp32", "int8"), "litert", build_litert, lazy(LITERT, "litert_runner"),
+                         "tflite", lazy(LITERT, "predictor"), lazy(LITERT, "read_metadata")))
+register_runtime(Runtime("executorch", ".pte", ("fp32", "int8"), "executorch", build_executorch,
+                         lazy(EXECUTORCH, "executorch_runner"), "pte", lazy(EXECUTORCH, "predictor"),
+                         lazy(EXECUTORCH, "read_metadata")))

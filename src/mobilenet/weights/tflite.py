@@ -21,6 +21,7 @@ image pipelines use). Labels: an associated file with one line per class, else I
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,8 +170,26 @@ def _num_classes(graph: TFLiteGraph) -> int:
     return int(shape[-1])
 
 
+OUR_METADATA = "mobilenet"
+"""The metadata entry ``mobilenet export --format tflite`` writes: our JSON record (preprocessing,
+class names, config), which wins over what the input tensor implies."""
+
+
+def our_record(graph: TFLiteGraph) -> dict[str, Any]:
+    """The record of a file we exported (empty for other files)."""
+    raw = graph.metadata.get(OUR_METADATA)
+    try:
+        record = json.loads(raw.decode()) if raw else {}
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(f"{graph.path} has a corrupt {OUR_METADATA!r} metadata entry; re-export it") from None
+    return record if isinstance(record, dict) else {}
+
+
 def preprocessing(graph: TFLiteGraph, resolution: int) -> dict[str, Any]:
     """Our preprocessing record for the graph's input (see the module docstring)."""
+    ours = our_record(graph).get("preprocessing")
+    if ours:
+        return Preprocessing.from_dict(ours).at_resolution(resolution).to_dict()
     tensor = graph.tensors[graph.inputs[0]]
     q = tensor.quantization
     if tensor.dtype in ("UINT8", "INT8") and q is not None and q.scale.size == 1:
@@ -188,7 +207,10 @@ def preprocessing(graph: TFLiteGraph, resolution: int) -> dict[str, Any]:
 
 
 def labels(graph: TFLiteGraph, num_classes: int) -> list[str]:
-    """Class names from an associated text file with one line per class, else by class count."""
+    """Class names from our metadata, an associated text file with one line per class, else by class count."""
+    ours = our_record(graph).get("class_names")
+    if ours and len(ours) == num_classes:
+        return list(ours)
     for name, data in sorted(graph.associated_files.items()):
         if name.endswith(".txt"):
             lines = data.decode("utf-8", errors="replace").splitlines()

@@ -14,9 +14,6 @@ Fake quantization uses ``torch.fake_quantize_per_*_affine`` (straight-through gr
 
 from __future__ import annotations
 
-import math
-import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,12 +24,9 @@ from torch.nn.utils import parametrize
 
 from mobilenet.blocks import FusedBottleneck, InvertedResidual, MobileAttention, SqueezeExcite, UniversalBottleneck
 from mobilenet.layers.layer_scale import LayerScale
-from mobilenet.data.images import open_rgb
-from mobilenet.tasks.classification.transforms import train_transform
-from mobilenet.export.accuracy import _targets_in_model_order
+from mobilenet.export.finetune import fine_tune
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.data.preprocessing import Preprocessing
-from mobilenet.export.images import labelled_images, list_images, load_images
+from mobilenet.export.images import list_images, load_images
 from mobilenet.export.onnxruntime.quantize import QuantizeReport, quantize_source
 from mobilenet.sources import ModelSource
 from mobilenet.layers.conv import ConvNormAct
@@ -175,60 +169,6 @@ class QuantSim:
         for parent, name in _hard_swish_units(self.model):
             setattr(parent, name, nn.Hardswish())
         return self.model
-
-
-def _training_images(folder: Path, resize: int) -> tuple[list, list[int], tuple[str, ...]]:
-    """Decoded once, short side shrunk to ``resize``: epochs then cost augmentation only."""
-    files = labelled_images(folder)
-    images = []
-    for path, _ in files.samples:
-        image = open_rgb(path)
-        scale = resize / min(image.size)
-        if scale < 1:
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
-        images.append(image)
-    return images, files.targets, files.classes
-
-
-def fine_tune(model: nn.Module, folder: str | Path, pre: Preprocessing, class_names: list[str], epochs: int,
-              lr: float = 0.005, batch_size: int = 32, weight_decay: float = 4e-5, seed: int = 0,
-              log: Callable[[str], None] = print) -> None:
-    """A short SGD fine-tune (cosine, label smoothing 0.1) on ``folder/<class>/<image>``."""
-    folder = Path(folder)
-    folder = folder / "train" if (folder / "train").is_dir() else folder
-    resize = int(round(pre.resize * 1.15))
-    images, targets, classes = _training_images(folder, resize)
-    mapping = _targets_in_model_order(classes, class_names)
-    transform = train_transform(pre, crop_scale=0.25)
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1]
-    rest = [p for n, p in model.named_parameters() if p.dim() <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0}],
-                                lr=lr, momentum=0.9, nesterov=True)
-    steps = epochs * math.ceil(len(images) / batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    model.train()
-    for epoch in range(epochs):
-        order = list(range(len(images)))
-        rng.shuffle(order)
-        started, total, correct = time.perf_counter(), 0.0, 0
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            x = torch.stack([transform(images[i]) for i in index])
-            y = torch.tensor([mapping[targets[i]] for i in index])
-            logits = model(x)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(1) == y).sum())
-        log(f"qat epoch {epoch + 1}/{epochs}: loss {total / len(images):.4f} train acc {correct / len(images):.3f} "
-            f"({time.perf_counter() - started:.1f}s)")
-    model.eval()
 
 
 @dataclass
