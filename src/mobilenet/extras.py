@@ -3,8 +3,8 @@
 ``pip install mobilenet`` gives models, cost, weights, training and the demo's training; the
 rest comes with an extra (``pyproject.toml``): ``export`` (ONNX, INT8, bench), ``keras`` (Keras
 ``.h5``/``.keras`` files), ``plots`` (training curves, confusion matrices, Pareto plots),
-``openvino``, ``hub`` (Hugging Face Hub) and ``tensorboard``. The CLI turns ``MissingExtra`` (a
-``ValueError``) into one line and exit status 2.
+``openvino``, ``hub`` (Hugging Face Hub), ``tensorboard`` and ``detection`` (pycocotools: mAP).
+The CLI turns ``MissingExtra`` (a ``ValueError``) into one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXTRAS: dict[str, str] = {
     "openvino": "openvino",
     "huggingface_hub": "hub",
     "tensorboard": "tensorboard",
+    "pycocotools": "detection",
 }
 
 

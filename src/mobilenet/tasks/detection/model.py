@@ -79,9 +79,13 @@ class SSD(nn.Module):
             bias[:, 1:] = -4.595
 
     def reset_classifier(self, num_classes: int) -> None:
-        """New class predictors (their last conv) for ``num_classes`` object classes; the rest is kept."""
+        """New class predictors (their last conv) for ``num_classes`` object classes; the rest is kept.
+
+        After it, only ``class_head`` counts as new (``head_prefixes``): a detector fine-tuned on other
+        classes keeps its extra layers and box predictors, and their BN statistics with ``freeze_bn``."""
         _check_classes(num_classes)
         self.num_classes = num_classes
+        self.head_prefixes = ("class_head",)
         for predictor, channels, anchors in zip(self.class_head, self.channels, self.boxes_per_location):
             old = predictor.conv
             predictor.conv = nn.Conv2d(old.in_channels, anchors * (num_classes + 1), old.kernel_size,
@@ -162,12 +166,19 @@ class SSD(nn.Module):
         """The ``(N, 4)`` normalised cxcywh anchors of maps of sizes ``grid`` on an ``image_size`` input."""
         return anchor_boxes(self.spec.anchors, grid, image_size).to(device)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def head_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(box_codes, class_logits, anchors)`` in any mode (training's outputs; evaluation's loss)."""
         codes, logits, grid = self._predict(x)
-        anchors = self.anchors(grid, (int(x.shape[-2]), int(x.shape[-1])), x.device)
-        if self.training:
-            return codes, logits, anchors
+        return codes, logits, self.anchors(grid, (int(x.shape[-2]), int(x.shape[-1])), x.device)
+
+    def detect(self, codes: torch.Tensor, logits: torch.Tensor,
+               anchors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The detections (``output_names``) of head outputs."""
         return detect(codes, logits, anchors, self.spec.box_weights, self.score_fn, self.postprocess)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        codes, logits, anchors = self.head_outputs(x)
+        return (codes, logits, anchors) if self.training else self.detect(codes, logits, anchors)
 
     def export_form(self, postprocess: bool = True) -> nn.Module:
         """What ``mobilenet export`` writes: the detections (NMS inside), or the raw head outputs."""

@@ -72,6 +72,8 @@ class DetectorSpec:
     name: str
     backbone: str
     """The registered classifier (its name gives the default width)."""
+    paper: str
+    """Where the head is described (``mobilenet list`` shows it)."""
     separable: bool
     """SSDLite (V2 §6.2): separable convs in the extra layers and predictors; SSD: regular convs."""
     feature_location: Literal["block", "expansion"] = "expansion"
@@ -112,45 +114,45 @@ _V3_REDUCED = {"reduced_tail": True}
 DETECTORS: tuple[DetectorSpec, ...] = (
     # V1 as TF Object Detection's ssd_mobilenet_v1: Conv2d_11_pointwise and Conv2d_13_pointwise,
     # regular 1x1 predictors, 300x300 (the COCO TFLite file is this head at width 0.75).
-    DetectorSpec("ssd_mobilenet_v1", "mobilenet_v1", separable=False, feature_location="block",
+    DetectorSpec("ssd_mobilenet_v1", "mobilenet_v1", "V1 Table 13, TF OD", separable=False, feature_location="block",
                  predictor_kernel=1, resolution=300, bn_eps=1e-3, **_TF,
                  description="SSD on MobileNetV1 as TF Object Detection's ssd_mobilenet_v1 (V1 Table 13)"),
-    DetectorSpec("ssd_mobilenet_v1_075", "mobilenet_v1_075", separable=False, feature_location="block",
+    DetectorSpec("ssd_mobilenet_v1_075", "mobilenet_v1_075", "V1 Table 13, TF OD", separable=False, feature_location="block",
                  predictor_kernel=1, resolution=300, bn_eps=1e-3, **_TF,
                  description="ssd_mobilenet_v1 at width 0.75 (the COCO TFLite file's architecture)"),
     # The V2 paper's rows predict 80 classes (Table 5's caption); its V1/V2 figures need 80 + 1.
-    DetectorSpec("ssdlite_mobilenet_v1", "mobilenet_v1", separable=True, feature_location="block", num_classes=80,
+    DetectorSpec("ssdlite_mobilenet_v1", "mobilenet_v1", "V2 Table 6", separable=True, feature_location="block", num_classes=80,
                  **_TF, description="SSDLite on MobileNetV1 (V2 Table 6)"),
-    DetectorSpec("ssd_mobilenet_v2", "mobilenet_v2", separable=False, num_classes=80, **_TF,
+    DetectorSpec("ssd_mobilenet_v2", "mobilenet_v2", "V2 Table 5", separable=False, num_classes=80, **_TF,
                  description="SSD (regular 3x3 convs) on MobileNetV2 (V2 Table 5)"),
-    DetectorSpec("ssdlite_mobilenet_v2", "mobilenet_v2", separable=True, num_classes=80, **_TF,
+    DetectorSpec("ssdlite_mobilenet_v2", "mobilenet_v2", "V2 Tables 5-6", separable=True, num_classes=80, **_TF,
                  description="SSDLite on MobileNetV2 (V2 §6.2, Tables 5-6)"),
     # The V3 paper's rows predict COCO's 90 ids + background, and its V2-0.35/0.5 rows shrink the
     # 1280 conv with the width, as TF Object Detection's feature extractor does.
-    DetectorSpec("ssdlite_mobilenet_v2_050", "mobilenet_v2_050", separable=True,
+    DetectorSpec("ssdlite_mobilenet_v2_050", "mobilenet_v2_050", "V3 Table 6", separable=True,
                  backbone_options={"shrink_last_conv": True}, **_TF,
                  description="SSDLite on MobileNetV2 0.5 (V3 Table 6)"),
-    DetectorSpec("ssdlite_mobilenet_v2_035", "mobilenet_v2_035", separable=True,
+    DetectorSpec("ssdlite_mobilenet_v2_035", "mobilenet_v2_035", "V3 Table 6", separable=True,
                  backbone_options={"shrink_last_conv": True}, **_TF,
                  description="SSDLite on MobileNetV2 0.35 (V3 Table 6)"),
-    DetectorSpec("ssdlite_mobilenet_v3_large", "mobilenet_v3_large", separable=True, **_TF,
+    DetectorSpec("ssdlite_mobilenet_v3_large", "mobilenet_v3_large", "V3 Table 6", separable=True, **_TF,
                  description="SSDLite on MobileNetV3-Large, C4/C5 taps (V3 §6.3, Table 6)"),
-    DetectorSpec("ssdlite_mobilenet_v3_large_reduced", "mobilenet_v3_large", separable=True,
+    DetectorSpec("ssdlite_mobilenet_v3_large_reduced", "mobilenet_v3_large", "V3 Table 6", separable=True,
                  backbone_options=_V3_REDUCED, **_TF,
                  description="SSDLite on MobileNetV3-Large with the reduced tail (V3 Table 6, †)"),
-    DetectorSpec("ssdlite_mobilenet_v3_small", "mobilenet_v3_small", separable=True, **_TF,
+    DetectorSpec("ssdlite_mobilenet_v3_small", "mobilenet_v3_small", "V3 Table 6", separable=True, **_TF,
                  description="SSDLite on MobileNetV3-Small, C4/C5 taps (V3 §6.3, Table 6)"),
-    DetectorSpec("ssdlite_mobilenet_v3_small_reduced", "mobilenet_v3_small", separable=True,
+    DetectorSpec("ssdlite_mobilenet_v3_small_reduced", "mobilenet_v3_small", "V3 Table 6", separable=True,
                  backbone_options=_V3_REDUCED, **_TF,
                  description="SSDLite on MobileNetV3-Small with the reduced tail (V3 Table 6, †)"),
-    DetectorSpec("ssdlite_mobilenet_v4_conv_small", "mobilenet_v4_conv_small", separable=True, **_TF,
+    DetectorSpec("ssdlite_mobilenet_v4_conv_small", "mobilenet_v4_conv_small", "V3 §6.3 taps", separable=True, **_TF,
                  description="SSDLite on MobileNetV4-Conv-S, C4/C5 taps as V3"),
-    DetectorSpec("ssdlite_mobilenet_v4_conv_medium", "mobilenet_v4_conv_medium", separable=True, **_TF,
+    DetectorSpec("ssdlite_mobilenet_v4_conv_medium", "mobilenet_v4_conv_medium", "V3 §6.3 taps", separable=True, **_TF,
                  description="SSDLite on MobileNetV4-Conv-M, C4/C5 taps as V3"),
     # torchvision's ssdlite320_mobilenet_v3_large, exactly: its V3 convention with the reduced tail
     # (its COCO weights were trained with it), BN eps 0.001 / momentum 0.03,
     # DefaultBoxGenerator([[2, 3]] * 6, 0.2, 0.95), softmax, NMS 0.55, 300 detections.
-    DetectorSpec("ssdlite320_mobilenet_v3_large", "mobilenet_v3_large", separable=True,
+    DetectorSpec("ssdlite320_mobilenet_v3_large", "mobilenet_v3_large", "torchvision", separable=True,
                  backbone_options={"reduced_tail": True, "convention": "torchvision"},
                  anchors=AnchorSpec("torchvision", 0.2, 0.95, (2.0, 3.0)), score_fn="softmax",
                  postprocess=PostprocessSpec("per_class", 0.001, 0.55, 300, 300), bn_eps=1e-3, bn_momentum=0.03,
