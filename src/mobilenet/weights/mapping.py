@@ -14,7 +14,6 @@ from typing import Callable, Literal, Mapping
 import torch
 from torch import nn
 
-from mobilenet.layers.layer_scale import LayerScale
 
 UnitKind = Literal["conv", "dwconv", "conv_bias", "bn", "linear", "linear_no_bias", "conv_as_linear",
                    "conv_as_linear_no_bias", "layer_scale"]
@@ -165,18 +164,3 @@ def load_mapped(model: nn.Module, source: Mapping[str, torch.Tensor], units: lis
         new_state[key] = (torch.as_tensor(source[counter_source]).to(targets[key].dtype).reshape(targets[key].shape)
                           if counter_source in source else torch.zeros_like(targets[key]))
     model.load_state_dict(new_state, strict=True)
-
-
-def our_units(model: nn.Module) -> list[Unit]:
-    """The identity map for a model of ours: each module is its own source (our own format)."""
-    units: list[Unit] = []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            units.append(Unit(name, name, "bn"))
-        elif isinstance(module, nn.Conv2d):
-            units.append(Unit(name, name, "conv_bias" if module.bias is not None else "conv"))
-        elif isinstance(module, nn.Linear):
-            units.append(Unit(name, name, "linear" if module.bias is not None else "linear_no_bias"))
-        elif isinstance(module, LayerScale):
-            units.append(Unit(name, name, "layer_scale"))
-    return units

@@ -1,14 +1,5 @@
-"""Fixtures of the detection tests: one thread for tiny tensors."""
+"""Fixtures of the detection tests: one intra-op thread, as the engine tests (tiny tensors)."""
 
 from __future__ import annotations
 
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.engine.conftest import one_thread  # noqa: F401

@@ -16,7 +16,7 @@ from mobilenet.tasks.detection.published import (DETECTION_HEADS_PUBLISHED, DETE
 from mobilenet.tasks.detection.torchvision_convert import key_map, load_torchvision_ssdlite
 from mobilenet.weights.mapping import tensor_map
 
-from detection_util import calibrate_batch_norm, smooth_images
+from tests.tasks.detection.helpers import calibrate_batch_norm, smooth_images
 
 
 def unit_of(figure: float) -> float:

@@ -90,6 +90,6 @@ def detection_result(images: Sequence[ImageResult], class_names: Sequence[str]) 
     if not images:
         raise ValueError("no images were evaluated (the set is empty or every image was unreadable)")
     found = coco_metrics(images, class_names)
-    loss = float(np.mean([image.loss for image in images]))
+    loss = float(np.mean([image.loss for image in images]))   # NaN for exported files (no raw outputs)
     return EvalResult({"loss": loss, **found.metrics}, "map", len(images), list(class_names), found.per_class,
                       {"pr_curves": found.curves, "recall": found.recall})

@@ -63,13 +63,23 @@ class DetectionTask:
     @torch.no_grad()
     def evaluate_shard(self, model: nn.Module, batches: Any, device: torch.device,
                        prepare: Callable[[torch.Tensor], torch.Tensor], autocast: Callable[[], Any]) -> Any:
+        """Detections and the loss of our detectors; detections only of an exported file (its loss is NaN)."""
         results: list[ImageResult] = []
-        settings = LossSettings(score_fn=model.score_fn, box_weights=tuple(model.spec.box_weights))
+        ours = hasattr(model, "head_outputs")
+        settings = LossSettings(score_fn=model.score_fn, box_weights=tuple(model.spec.box_weights)) if ours else None
         for images, targets in batches:
-            with autocast():
-                codes, logits, anchors = model.head_outputs(prepare(images))
-            boxes, scores, classes, count = model.detect(codes.float(), logits.float(), anchors)
-            loss = float(detection_loss(codes.float(), logits.float(), anchors, targets, settings)[0])
+            loss = float("nan")
+            if ours:
+                with autocast():
+                    codes, logits, anchors = model.head_outputs(prepare(images))
+                boxes, scores, classes, count = model.detect(codes.float(), logits.float(), anchors)
+                loss = float(detection_loss(codes.float(), logits.float(), anchors, targets, settings)[0])
+            else:
+                outputs = model(prepare(images))
+                if not isinstance(outputs, (tuple, list)) or len(outputs) != 4:
+                    raise ValueError("this detector file has no post-processing inside (boxes, scores, classes, "
+                                     "num_detections); export it with --postprocess to evaluate it")
+                boxes, scores, classes, count = outputs
             for i, target in enumerate(targets):   # the batch's loss on each image: a mean over images
                 results.append(image_result(target, boxes[i], scores[i], classes[i], int(count[i]), loss))
         return results
