@@ -37,7 +37,7 @@ def test_a_users_file_wins_over_a_shipped_recipe_of_the_same_name(tmp_path, monk
 def test_an_unknown_recipe_names_the_shipped_ones(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(FileNotFoundError, match=f"recipe '{name}' not found; pass a YAML file or one of: "
-                                                "digits, finetune, imagenet_v3, scratch"):
+                                                "detection, digits, finetune, imagenet_v3, scratch"):
         find_recipe(name)
     assert main(["train", "--recipe", name]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -4,8 +4,8 @@
 rest comes with an extra (``pyproject.toml``): ``export`` (ONNX, INT8, bench), ``keras`` (Keras
 ``.h5``/``.keras`` files), ``plots`` (training curves, confusion matrices, Pareto plots),
 ``openvino``, ``tflite`` (reading ``.tflite`` files), ``litert`` and ``executorch`` (export to the
-phone runtimes), ``hub`` (Hugging Face Hub) and ``tensorboard``. The CLI turns ``MissingExtra`` (a
-``ValueError``) into one line and exit status 2.
+phone runtimes), ``hub`` (Hugging Face Hub), ``tensorboard`` and ``detection`` (pycocotools: mAP). The CLI
+turns ``MissingExtra`` (a ``ValueError``) into one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ EXTRAS: dict[str, str] = {
     "torchao": "executorch",
     "huggingface_hub": "hub",
     "tensorboard": "tensorboard",
+    "pycocotools": "detection",
 }
 
 

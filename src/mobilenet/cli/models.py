@@ -28,9 +28,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("model", help="a registered name (see `mobilenet list`)")
     p.add_argument("--width-mult", type=float, help="width multiplier alpha (default: the name's)")
     p.add_argument("--resolution", type=int, help="input size (default: the model's, 224)")
-    p.add_argument("--convention", choices=tuple(CONVENTIONS), default="paper")
-    p.add_argument("--output-stride", type=int, default=32, choices=(8, 16, 32))
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--convention", choices=tuple(CONVENTIONS), help="classifiers: paper (default) or torchvision")
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="classifiers: 32 (default), 16 or 8")
+    p.add_argument("--num-classes", type=int, help="classes (default: the model's; 1000 for classifiers)")
     p.add_argument("--as-standard-conv", action="store_true",
                    help="count depthwise separable convs as standard convs (V1 paper Table 4)")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -66,12 +66,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {"convention": args.convention, "output_stride": args.output_stride,
-                                 "num_classes": args.num_classes}
-    if args.width_mult is not None:
-        overrides["width_mult"] = args.width_mult
-    if args.resolution is not None:
-        overrides["resolution"] = args.resolution
+    given = {"convention": args.convention, "output_stride": args.output_stride, "num_classes": args.num_classes,
+             "width_mult": args.width_mult, "resolution": args.resolution}
+    overrides: dict[str, Any] = {k: v for k, v in given.items() if v is not None}  # else the model's own
     with torch.device("meta"):  # the cost comes from the spec: no weights are allocated
         model = create_model(args.model, **overrides)
     cost = profile(model, as_standard_conv=args.as_standard_conv)

@@ -4,7 +4,8 @@ MODEL is any model source (a registered name with ``--weights``, a weights recor
 ``.safetensors``, a TFLite file, a training checkpoint or run folder) or an exported ``.onnx`` file
 (float or INT8; run with onnxruntime, fed with the preprocessing stored in it). Images are
 prepared with the model's own preprocessing; folders are searched for images; files that are not
-readable images are skipped with a message on stderr. Classifiers print their top classes.
+readable images are skipped with a message on stderr. Classifiers print their top classes; detectors
+print their boxes above ``--threshold`` (pixels of the original image) and draw them with ``-o DIR``.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     outputs = runner(batch.tensor)
     if not all(torch.isfinite(t.float()).all() for t in outputs):
         raise ValueError(f"{source_name} gives non-finite outputs (NaN or inf): its weights are broken")
-    results = task.predict(outputs, names, PredictOptions(top=args.top, threshold=args.threshold))
+    sizes = tuple(image_size(path) for path in batch.paths)
+    results = task.predict(outputs, names, PredictOptions(top=args.top, threshold=args.threshold, image_sizes=sizes))
     for path, result in zip(batch.paths, results):
         result["image"] = path
         if args.output:
@@ -125,6 +127,14 @@ def run(args: argparse.Namespace) -> int:
         for line in task.describe(result):
             print(line)
     return 0
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file, from its header."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
 
 
 def torch_model(source_name: str, args: argparse.Namespace) -> tuple[Any, Any, list[str], dict[str, Any]]:

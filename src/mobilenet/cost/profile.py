@@ -86,7 +86,8 @@ class CostCounter:
         self.rows: list[LayerCost] = []
 
     def conv(self, name: str, shape: Shape, out_channels: int, kernel: int, stride: int = 1,
-             dilation: int = 1, groups: int = 1, bn: bool = True, kind: str | None = None) -> Shape:
+             dilation: int = 1, groups: int = 1, bn: bool = True, kind: str | None = None,
+             bias: bool = False) -> Shape:
         channels, height, width = shape
         depthwise = groups > 1 and groups == channels
         out_h = conv_output_size(height, kernel, stride, dilation, self.padding, depthwise)
@@ -96,8 +97,8 @@ class CostCounter:
             kind = f"dw {kernel}x{kernel}" if groups > 1 else f"conv {kernel}x{kernel}"
             kind = "pw 1x1" if kernel == 1 and groups == 1 else kind
         out_shape = (out_channels, out_h, out_w)
-        self.rows.append(LayerCost(name, kind, shape, out_shape, weights, 2 * out_channels if bn else 0,
-                                   weights * out_h * out_w))
+        self.rows.append(LayerCost(name, kind, shape, out_shape, weights + (out_channels if bias else 0),
+                                   2 * out_channels if bn else 0, weights * out_h * out_w))
         return out_shape
 
     def fc(self, name: str, in_features: int, out_features: int, kind: str = "fc", bn: bool = False) -> None:

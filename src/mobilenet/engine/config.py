@@ -63,6 +63,15 @@ class TrainConfig:
     auto_augment: str | None = None  # randaugment | autoaugment | trivialaugment
     random_erase: float = 0.0
     crop_pct: float = 0.875          # eval: resize to resolution / crop_pct, center crop
+    # --- detection (tasks/detection; other tasks ignore these) ---
+    val_data: str | None = None      # labelled images to validate on (else the data's val split, or val_fraction of it)
+    match_iou: float = 0.5           # an anchor is positive at IoU >= this with a box (and each box takes its best)
+    neg_pos_ratio: float = 3.0       # hard negative mining: negatives kept per positive anchor (SSD §2.2)
+    focal_loss: bool = False         # sigmoid focal loss on every anchor instead (RetinaNet; needs score_fn sigmoid)
+    box_loss_weight: float = 1.0     # smooth L1 box loss against the classification loss
+    zoom_out: float = 4.0            # SSD augmentation: the image on a canvas up to this many times larger (1 = off)
+    iou_crop: bool = True            # SSD augmentation: random crops that keep a box at IoU >= 0.1 ... 0.9
+    photometric: bool = True         # SSD augmentation: brightness, contrast, saturation, hue
     # --- run ---
     seed: int = 0
     output: str = "runs"             # run folders are created under this folder
@@ -195,6 +204,13 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"crop_scale must be in (0, 1], got {config.crop_scale!r}")
     if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1), got {config.ema_decay!r}")
+    if not 0.0 < config.match_iou <= 1.0:
+        raise ValueError(f"match_iou must be in (0, 1], got {config.match_iou!r}")
+    if config.neg_pos_ratio < 0 or config.box_loss_weight < 0:
+        raise ValueError(f"neg_pos_ratio and box_loss_weight must be >= 0, got {config.neg_pos_ratio!r}, "
+                         f"{config.box_loss_weight!r}")
+    if config.zoom_out < 1.0:
+        raise ValueError(f"zoom_out must be >= 1 (1 = off), got {config.zoom_out!r}")
     if (config.freeze_epochs or config.freeze_bn) and not config.weights:
         raise ValueError("freeze_epochs and freeze_bn need pretrained weights (weights); a random backbone "
                          "must be trained")

@@ -31,6 +31,7 @@ from mobilenet.specs import (
     minimalistic,
     fixed_stem,
     reduced_tail,
+    shrunk_last_conv,
     torchvision_convention,
 )
 
@@ -64,7 +65,7 @@ MODELS: dict[str, ModelEntry] = {}
 
 OPTIONS = (
     "width_mult", "resolution", "num_classes", "dropout", "in_chans", "output_stride",
-    "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail", "fixed_stem",
+    "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail", "fixed_stem", "shrink_last_conv",
     "features_only", "out_indices", "feature_location", "drop_last_conv",
 )
 
@@ -125,12 +126,13 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def model_spec(name: str, convention: Convention = "paper", reduced: bool = False,
-               fixed: bool = False) -> MobileNetSpec:
-    """The spec a registered name builds, after the convention, reduced-tail and stem options."""
+               fixed: bool = False, shrink: bool = False) -> MobileNetSpec:
+    """The spec a registered name builds, after the convention, reduced-tail, stem and last-conv options."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     spec = CONVENTIONS[convention](get_entry(name).spec)
     spec = reduced_tail(spec) if reduced else spec
+    spec = shrunk_last_conv(spec) if shrink else spec
     return fixed_stem(spec) if fixed else spec
 
 
@@ -141,6 +143,7 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
     ``convention="torchvision"`` builds torchvision's reading of V3 (expansions and the head
     scaled with width); ``reduced_tail=True`` halves the layers between C4 and C5 (V3 §6.3);
     ``fixed_stem=True`` keeps the stem at its width-1.0 channels (Keras V3, timm V3 below 0.75);
+    ``shrink_last_conv=True`` scales V2's 1280 conv below width 1.0 too (TF Object Detection);
     ``features_only=True`` gives a backbone without head (see ``MobileNet``).
     """
     if not isinstance(name, str):
@@ -162,10 +165,11 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
     convention = options.pop("convention", "paper")
     reduced = bool(options.pop("reduced_tail", False))
     stem_fixed = bool(options.pop("fixed_stem", False))
+    shrink = bool(options.pop("shrink_last_conv", False))
     options.setdefault("width_mult", entry.width_mult)
     if options.get("out_indices") is not None:
         options["out_indices"] = tuple(options["out_indices"])
-    model = MobileNet(model_spec(name, convention, reduced, stem_fixed), **options)
+    model = MobileNet(model_spec(name, convention, reduced, stem_fixed, shrink), **options)
     model.model_name = name
     model.creation_options = {
         "width_mult": model.width_mult,
@@ -181,6 +185,8 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
         "reduced_tail": reduced,
         "fixed_stem": stem_fixed,
     }
+    if shrink:  # only when set, so the configs of every other model stay as they were
+        model.creation_options["shrink_last_conv"] = True
     if model.features_only:
         model.creation_options.update(features_only=True, out_indices=list(model.out_indices),
                                       feature_location=model.feature_location,

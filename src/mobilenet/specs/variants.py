@@ -62,3 +62,10 @@ def reduced_tail(spec: MobileNetSpec, divider: int = 2) -> MobileNetSpec:
 def fixed_stem(spec: MobileNetSpec) -> MobileNetSpec:
     """The stem keeps its width-1.0 channels at every width (Keras V3; timm V3 below 0.75)."""
     return replace(spec, stem_rule="fixed")
+
+
+def shrunk_last_conv(spec: MobileNetSpec) -> MobileNetSpec:
+    """The last conv scales with the width below 1.0 too: TF Object Detection's SSD feature extractors
+    call tf-slim's ``mobilenet_base`` without ``finegrain_classification_mode``, so V2-0.35's 1280
+    becomes 448 (the V3 paper's SSDLite V2-0.35 / V2-0.5 rows, Table 6, count this)."""
+    return replace(spec, last_conv_rule="scaled")

@@ -122,3 +122,5 @@ class PredictOptions:
     """Classification: classes per image."""
     threshold: float = 0.3
     """Detection: the lowest score shown."""
+    image_sizes: tuple[tuple[int, int], ...] = ()
+    """(width, height) of each original image, for outputs in normalised coordinates (boxes)."""

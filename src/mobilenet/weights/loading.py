@@ -31,7 +31,7 @@ from mobilenet.weights.labels import class_names
 from mobilenet.data.preprocessing import SIGNED_UNIT, Preprocessing
 from mobilenet.weights.records import RECORDS, WeightsRecord, get_record
 
-STRUCTURAL = ("padding", "bn_eps", "convention", "in_chans", "reduced_tail", "fixed_stem")
+STRUCTURAL = ("padding", "bn_eps", "convention", "in_chans", "reduced_tail", "fixed_stem", "shrink_last_conv")
 """Options that decide the weights' shapes or numerics: a file that needs them cannot do without."""
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 WEIGHT_SUFFIXES = (*_TORCH_SUFFIXES, *keras.SUFFIXES, ".tflite")

@@ -222,11 +222,11 @@ def labels(graph: TFLiteGraph, num_classes: int) -> list[str]:
     return label_set(known) if known else []
 
 
-def import_classifier(path: str | os.PathLike[str]) -> TFLiteImport:
+def import_classifier(path: str | os.PathLike[str] | TFLiteGraph) -> TFLiteImport:
     """Recognise and convert a ``.tflite`` MobileNet classifier (see the module docstring)."""
     from mobilenet.models.registry import build_model
 
-    graph = read_graph(path)
+    graph = path if isinstance(path, TFLiteGraph) else read_graph(path)
     resolution, channels = _input_shape(graph)
     num_classes = _num_classes(graph)
     closest: GraphMismatch | None = None
@@ -250,9 +250,12 @@ def import_classifier(path: str | os.PathLike[str]) -> TFLiteImport:
 
 
 def read_tflite(path: str | os.PathLike[str]) -> Any:
-    """A ``.tflite`` classifier as ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
+    """A ``.tflite`` classifier or SSD detector as ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
     from mobilenet.weights.loading import LoadedFile  # late: loading imports this module lazily
 
-    imported = import_classifier(path)
+    from mobilenet.weights.tflite_ssd import import_detector, is_detector
+
+    graph = read_graph(path)
+    imported = import_detector(graph) if is_detector(graph) else import_classifier(graph)
     return LoadedFile("tflite", Path(path), imported.state_dict, imported.model_config, imported.preprocessing,
                       imported.class_names)
