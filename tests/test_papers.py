@@ -13,6 +13,7 @@ import pytest
 
 from mobilenet import create_model, profile
 from mobilenet.cost import conv_cost
+from mobilenet.cli.models import size_key
 from mobilenet.cost.published import MACS_PRINTED_TO, PUBLISHED
 
 
@@ -56,12 +57,20 @@ KNOWN_MISMATCHES = {
     "(11.07M with BN, as timm's model card says) against the paper's 1.2G / 10.5M",
     ("mobilenet_v4_hybrid_large", 384): "we build timm's hybrid_large, whose weights exist: 7.71G / 37.6M "
     "(37.76M with BN, as timm's model card says) against the paper's 7.2G / 35.9M",
+    # Segmentation (rows from mobilenet.tasks.segmentation.published; tests/tasks/segmentation/test_papers.py
+    # reproduces them with the tables' own counting).
+    ("deeplabv3_mobilenet_v3_large", (1025, 2049)): "V3 Table 7 counts three ops per h-swish output besides "
+    "conv MAdds: 18.16B + 0.30B = 18.45B (+0.1%) against 18.43B; conv MAdds alone are 1.5% less",
+    ("lraspp_mobilenet_v3_large", (1025, 2049)): "V3 Table 7 counts three ops per h-swish output besides "
+    "conv MAdds: 9.54B + 0.22B = 9.76B against 9.74B; conv MAdds alone are 2.1% less",
+    ("lraspp_mobilenet_v3_small", (1025, 2049)): "V3 Table 7 counts three ops per h-swish output (2.78B + 0.12B "
+    "= 2.90B) and BN-folded biases in params (0.465M against 0.47M); without them 4.1% and 2.1% less",
 }
 
 
 def published_cases() -> list[object]:
     cases = []
-    for (name, resolution), (macs, params, source) in sorted(PUBLISHED.items()):
+    for (name, resolution), (macs, params, source) in sorted(PUBLISHED.items(), key=lambda item: size_key(item[0])):
         marks = []
         if (name, resolution) in KNOWN_MISMATCHES:
             marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_MISMATCHES[name, resolution]))

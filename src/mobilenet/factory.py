@@ -67,6 +67,8 @@ def _classifier(name: str, info: WeightsInfo, options: dict[str, Any], cache_dir
     _check_no_conflict(options, required, info)
     new_classes = options.pop("num_classes", None)
     base = dict(info.config.options) if info.config else dict(info.record.create_options()) if info.record else {}
+    if info.config is not None and info.config.backbone is not None:  # a task model's file: its own backbone
+        base["backbone"] = info.config.backbone.to_dict()
     base.pop("resolution", None) if "resolution" in options else None
     merged = {**base, **required, **options}
     if info.num_classes is not None:

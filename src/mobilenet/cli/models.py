@@ -27,8 +27,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--width-mult", type=float, help="width multiplier alpha (default: the name's)")
     p.add_argument("--resolution", type=int, help="input size (default: the model's, 224)")
     p.add_argument("--convention", choices=tuple(CONVENTIONS), default="paper")
-    p.add_argument("--output-stride", type=int, default=32, choices=(8, 16, 32))
-    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="default: the model's (32; 16 for segmenters)")
+    p.add_argument("--num-classes", type=int, help="default: the model's (1000; 21 for segmenters)")
     p.add_argument("--as-standard-conv", action="store_true",
                    help="count depthwise separable convs as standard convs (V1 paper Table 4)")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -56,15 +56,17 @@ def run_list(args: argparse.Namespace) -> int:
     for name in names:
         model = create_model(name)
         cost = profile(model)
-        rows.append({"model": name, "paper": model.spec.paper, "width_mult": model.width_mult,
+        paper = getattr(model, "paper", None) or model.spec.paper  # task models name their head's paper
+        rows.append({"model": name, "paper": paper, "width_mult": model.width_mult,
                      "resolution": model.resolution, "params": cost.params, "macs": cost.macs})
     print(render(rows, ("model", "paper", "width_mult", "resolution", "params", "macs"), args.format))
     return 0
 
 
 def run_info(args: argparse.Namespace) -> int:
-    overrides: dict[str, Any] = {"convention": args.convention, "output_stride": args.output_stride,
-                                 "num_classes": args.num_classes}
+    overrides: dict[str, Any] = {"convention": args.convention}
+    overrides.update({k: v for k, v in (("output_stride", args.output_stride), ("num_classes", args.num_classes))
+                      if v is not None})
     if args.width_mult is not None:
         overrides["width_mult"] = args.width_mult
     if args.resolution is not None:
@@ -107,9 +109,15 @@ def run_conv_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def size_key(point: tuple[str, Any]) -> tuple[str, tuple[int, ...]]:
+    """Sort key of a (model, resolution) point; a resolution is a size or (height, width)."""
+    name, resolution = point
+    return name, (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+
+
 def model_table() -> list[dict[str, Any]]:
     """Every registered model at its nominal resolution, plus the published grid points."""
-    points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED))
+    points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED), key=size_key)
     rows = []
     for name, resolution in points:
         cost = profile(create_model(name, resolution=resolution))

@@ -35,4 +35,6 @@ def task_of(model_name: str) -> Task:
     return get_task(get_entry(model_name).task)
 
 
+import mobilenet.tasks.segmentation  # noqa: E402,F401  (registers the segmentation task and models)
+
 __all__ = ["Datasets", "EvalResult", "TASKS", "Task", "get_task", "register_task", "task_of"]

@@ -228,9 +228,12 @@ def import_classifier(path: str | os.PathLike[str]) -> TFLiteImport:
 
 
 def read_tflite(path: str | os.PathLike[str]) -> Any:
-    """A ``.tflite`` classifier as ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
+    """A ``.tflite`` classifier (or TF DeepLab segmenter, ``tflite_deeplab``) as
+    ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
     from mobilenet.weights.loading import LoadedFile  # late: loading imports this module lazily
+    from mobilenet.weights.tflite_deeplab import import_segmenter, is_segmenter
 
-    imported = import_classifier(path)
+    graph = read_graph(path)
+    imported = import_segmenter(graph) if is_segmenter(graph) else import_classifier(path)
     return LoadedFile("tflite", Path(path), imported.state_dict, imported.model_config, imported.preprocessing,
                       imported.class_names)
