@@ -19,7 +19,7 @@ import torch
 
 from mobilenet.data.images import open_rgb
 from mobilenet.data.preprocessing import Preprocessing, eval_transform, resize_like_tf
-from mobilenet.weights import build_model
+from mobilenet import create_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEFAULT = [SHARED / "pretrained/tflite/coral_mobilenet_v1_0.5_160_quant.tflite",
@@ -50,7 +50,7 @@ def main() -> None:
     print("| file | image | LiteRT uint8 top-1 | ours (same pixels) | diff | ours, PIL resize |")
     print("|---|---|---|---|---|---|")
     for path in args.files:
-        model = build_model(str(path))
+        model = create_model(weights=str(path))
         agree, agree_pil, worst = 0, 0, 0.0
         for image in images:
             reference = interpreter_probabilities(path, image)
@@ -64,7 +64,7 @@ def main() -> None:
             worst = max(worst, diff)
             print(f"| {path.name} | {image.name} | {reference.argmax()} {reference.max():.3f} | "
                   f"{ours.argmax()} {ours.max():.3f} | {diff:.3f} | {pil.argmax()} {pil.max():.3f} |")
-        print(f"\n{path.name} ({model.config['name']} at {model.resolution}): top-1 agrees on {agree}/{len(images)}, "
+        print(f"\n{path.name} ({model.config.name} at {model.resolution}): top-1 agrees on {agree}/{len(images)}, "
               f"largest top-1 probability difference {worst:.3f}; with PIL's resize {agree_pil}/{len(images)}\n")
 
 

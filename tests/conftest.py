@@ -1,13 +1,22 @@
-"""Shared test fixtures: where the team's shared data lives."""
+"""Shared test fixtures: the team's shared data, real photos, generated images and inputs.
+
+Shared helpers live in one module name per folder, imported fully qualified
+(``tests.engine.helpers``, ``tests.export.helpers``, ``tests.models.helpers``, ``tests.weights.helpers``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
+import torch
+
+from tests.export.helpers import write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+REAL_IMAGES = SHARED / "data" / "images"
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +25,25 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (a fresh clone has no ../shared); these tests need the team's data")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def real_images() -> Path:
+    """The team's real photos (``../shared/data/images``)."""
+    if not REAL_IMAGES.is_dir():
+        pytest.skip(f"real test images not found at {REAL_IMAGES} (a fresh clone has no ../shared)")
+    return REAL_IMAGES
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """A small class-per-folder tree of generated images."""
+    return write_image_folder(tmp_path / "images")
+
+
+@pytest.fixture
+def inputs() -> Callable[[int], torch.Tensor]:
+    """Random NCHW float32 inputs of a given size (fixed seed)."""
+    def make(size: int) -> torch.Tensor:
+        return torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+    return make

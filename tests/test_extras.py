@@ -62,19 +62,19 @@ def test_a_broken_install_is_not_called_missing(tmp_path, monkeypatch):
 
 def test_openvino_runtime_without_openvino(without):
     without("openvino")
-    from mobilenet.export.bench import openvino_runner
+    from mobilenet.export.runtimes import openvino_runner
     from mobilenet.extras import MissingExtra
 
     with pytest.raises(MissingExtra, match=r"runtime 'openvino' needs openvino.*mobilenet\[openvino\]"):
-        openvino_runner("model.onnx", 1, 224, None)
+        openvino_runner(None, Path("model.onnx"), 1, 224, None)
 
 
 @pytest.mark.parametrize("blocked, args, extra", [
-    ("h5py", ["convert", "w.h5", "--model", "mobilenet_v1_025", "--to", "o.safetensors"], "keras"),
+    ("h5py", ["convert", "w.h5", "--model", "mobilenet_v1_025", "-o", "o.safetensors"], "keras"),
     ("onnx", ["export", "mobilenet_v3_small", "-o", "m.onnx"], "export"),
     ("onnxruntime", ["export", "mobilenet_v3_small", "-o", "m.onnx", "--int8", "--calib", "."], "export"),
     ("onnxscript", ["export", "mobilenet_v3_small", "-o", "m.onnx"], "export"),
-    ("matplotlib", ["eval", "--checkpoint", "no-run", "--confusion-png", "c.png"], "plots"),
+    ("matplotlib", ["eval", "no-run", "--plots", "."], "plots"),
     ("matplotlib", ["bench", "mobilenet_v3_small", "--grid"], "plots"),
 ])
 def test_a_missing_extra_is_one_line_and_exit_2(blocked, args, extra, without, tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import pytest
 import mobilenet
 from mobilenet.recipes import list_recipes
 from mobilenet.weights import format as our_format
-from tests.data.conftest import write_digit_folder
+from tests.data.helpers import write_digit_folder
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "src")

@@ -1,12 +1,20 @@
-"""Writing files so that a crash or Ctrl-C never leaves half of one: write beside, then rename."""
+"""Writing files so that a crash or Ctrl-C never leaves half of one: write beside, then rename.
+
+Temporary files and folders carry the writing process's id (``.<name>.<pid>.<random>.tmp``,
+``mobilenet-<purpose>-<pid>-<random>``); what a killed process left is removed by the next writer
+of the same file (or of any temporary folder), once no live process owns it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 def _default_mode() -> int:
@@ -26,7 +34,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         yield Path(temp)
@@ -35,3 +44,49 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+_PID = re.compile(r"\.(\d+)\.[^.]+\.tmp$|-(\d+)-[^-]+$")
+
+
+def _owner(path: Path) -> int | None:
+    match = _PID.search(path.name)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(paths: Iterable[Path]) -> list[Path]:
+    """Delete the temporary files or folders among ``paths`` whose writing process is gone."""
+    removed = []
+    for path in paths:
+        pid = _owner(path)
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_directory(purpose: str) -> Iterator[Path]:
+    """A temporary folder ``mobilenet-<purpose>-<pid>-<random>`` (removed afterwards); folders that
+    killed processes left behind are removed first."""
+    root = Path(tempfile.gettempdir())
+    remove_stale(root.glob("mobilenet-*"))
+    folder = Path(tempfile.mkdtemp(prefix=f"mobilenet-{purpose}-{os.getpid()}-", dir=root))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

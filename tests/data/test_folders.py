@@ -15,7 +15,7 @@ from mobilenet.data.split import stratified_split
 from mobilenet.data.preprocessing import Preprocessing, eval_transform
 from mobilenet.engine.config import resolve_config
 from mobilenet.engine.trainer import train
-from tests.data.conftest import write_digit_folder
+from tests.data.helpers import write_digit_folder
 
 
 def test_split_is_stratified_seeded_and_disjoint():

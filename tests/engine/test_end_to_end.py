@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mobilenet.cli.main import main
-from tests.data.conftest import write_digit_folder
+from tests.data.helpers import write_digit_folder
 
 TINY_FLAGS = ["--width-mult", "0.35", "--resolution", "32", "--workers", "0", "--no-progress"]
 

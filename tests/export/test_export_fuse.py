@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mobilenet.export.fuse import count_batch_norms, fold_batch_norm, inference_form, max_abs_diff
-from export_util import perturbed
+from tests.export.helpers import perturbed
 
 FAMILIES = ("mobilenet_v1_050", "mobilenet_v2", "mobilenet_v3_large_075", "mobilenet_v3_small",
             "mobilenet_v3_small_minimal")

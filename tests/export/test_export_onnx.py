@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_util import perturbed
+from tests.export.helpers import perturbed
 
 import mobilenet
 from mobilenet.export import onnx as onnx_export

@@ -1,7 +1,7 @@
 """Downloads: verified, renamed into place, safe when several processes or threads fetch the same
 file, local rank 0 first under torchrun, offline with an error that says where to put the file.
 
-A local HTTP server thread (``weights_helpers.FileServer``) serves a file the test made, slowly and
+A local HTTP server thread (``tests.weights.helpers.FileServer``) serves a file the test made, slowly and
 in chunks where the timing matters; no test touches the network."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import mobilenet
 from mobilenet.weights import get_record
 from mobilenet.weights import download
 from mobilenet.weights.download import cached_path, fetch
-from weights_helpers import FileServer, randomize_batch_norm
+from tests.weights.helpers import FileServer, randomize_batch_norm
 
 
 @pytest.fixture(scope="module")

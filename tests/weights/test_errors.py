@@ -8,7 +8,7 @@ import torchvision
 
 import mobilenet
 from mobilenet.weights import load_weights
-from weights_helpers import randomize_batch_norm
+from tests.weights.helpers import randomize_batch_norm
 
 
 @pytest.fixture(scope="module")

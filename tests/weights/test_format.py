@@ -11,7 +11,7 @@ import mobilenet
 from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.weights import format as our_format
 from mobilenet.weights import load_weights
-from weights_helpers import randomize_batch_norm
+from tests.weights.helpers import randomize_batch_norm
 
 
 def test_round_trip_rebuilds_model_and_metadata(tmp_path, inputs):

@@ -20,7 +20,7 @@ from mobilenet.models import build_model  # noqa: E402
 from mobilenet.weights import get_record, load_weights  # noqa: E402
 from mobilenet.weights.labels import class_names  # noqa: E402
 from mobilenet.weights.loading import source_options  # noqa: E402
-from weights_helpers import TOLERANCE, assert_same_logits  # noqa: E402
+from tests.weights.helpers import TOLERANCE, assert_same_logits  # noqa: E402
 
 if keras.backend.backend() != "torch":
     pytest.skip("these tests run Keras with the torch backend (KERAS_BACKEND=torch)", allow_module_level=True)
@@ -40,7 +40,7 @@ PEERS = (
 
 
 def _randomize_keras_batch_norm(model, size: int, v3: bool, seed: int = 0):
-    """Random BN affine terms; moving statistics measured on random images (see weights_helpers)."""
+    """Random BN affine terms; moving statistics measured on random images (see tests.weights.helpers)."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):

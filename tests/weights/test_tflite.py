@@ -18,8 +18,8 @@ import flatbuffers  # noqa: E402  (comes with ai-edge-litert)
 from mobilenet.cli.main import main  # noqa: E402
 from mobilenet.data.images import open_rgb
 from mobilenet.data.preprocessing import Preprocessing, eval_transform, resize_like_tf  # noqa: E402
-from mobilenet.models.registry import create_model  # noqa: E402
-from mobilenet.weights import build_model  # noqa: E402
+from mobilenet.models.registry import build_model as create_model  # noqa: E402
+from mobilenet import create_model as create_with_weights  # noqa: E402
 from mobilenet.weights import format as our_format  # noqa: E402
 from mobilenet.weights.tflite import import_classifier  # noqa: E402
 from mobilenet.weights.tflite_graph import Quantization, read_graph, schema  # noqa: E402
@@ -55,8 +55,7 @@ def imported(shared_dir):
 
 
 def _model(result):
-    config = dict(result.model_config)
-    model = create_model(config.pop("name"), **config)
+    model = create_model(result.model_config)
     model.load_state_dict(result.state_dict)
     return model.eval()
 
@@ -228,26 +227,27 @@ def test_foreign_file_is_not_tflite(tmp_path):
 
 def test_cli_convert_and_predict(shared_dir, tmp_path, capsys):
     out = tmp_path / "v2.safetensors"
-    assert main(["convert", str(shared_dir / TFLITE / V2), "--to", str(out)]) == 0
+    assert main(["convert", str(shared_dir / TFLITE / V2), "-o", str(out)]) == 0
     config = json.loads(out.with_suffix(".json").read_text())
     assert config["model_config"]["name"] == "mobilenet_v2" and config["preprocessing"]["antialias"] is False
     capsys.readouterr()
     cat = str(shared_dir / "data/images/cat.bmp")
-    assert main(["predict", cat, "--weights", str(shared_dir / TFLITE / V2), "--json", "--top", "1"]) == 0
+    assert main(["predict", str(shared_dir / TFLITE / V2), cat, "--format", "json", "--top", "1"]) == 0
     top = json.loads(capsys.readouterr().out)["results"][0]["top"][0]
     assert top["index"] == 286 and top["class"] == "Egyptian cat" and top["probability"] > 0.7
     broken = tmp_path / "broken.tflite"
     broken.write_bytes((shared_dir / TFLITE / V2).read_bytes()[:5000])
-    assert main(["predict", cat, "--weights", str(broken)]) == 2
-    assert main(["convert", str(shared_dir / TFLITE / SSD), "--to", str(tmp_path / "d.safetensors")]) == 2
+    assert main(["predict", str(broken), cat]) == 2
+    assert main(["convert", str(shared_dir / TFLITE / SSD), "-o", str(tmp_path / "d.safetensors")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("mobilenet ") for line in lines)
     assert "is no classifier" in lines[1]
 
 
 def test_build_model_from_tflite_matches_the_import(shared_dir, imported):
-    model = build_model(str(shared_dir / TFLITE / V1))
-    assert model.class_names == imported(V1).class_names and model.preprocessing == imported(V1).preprocessing
+    model = create_with_weights(weights=str(shared_dir / TFLITE / V1))
+    assert model.class_names == imported(V1).class_names
+    assert model.preprocessing == Preprocessing.from_dict(imported(V1).preprocessing)
     state = model.state_dict()
     assert all(torch.equal(state[k], v) for k, v in imported(V1).state_dict.items())
 
@@ -264,8 +264,8 @@ WRITTEN = (
 
 @pytest.mark.parametrize("name, size, spelling", WRITTEN)
 def test_float_files_of_every_family_import_exactly(name, size, spelling, tmp_path):
-    from tflite_writer import Writer
-    from weights_helpers import randomize_batch_norm
+    from tests.weights.tflite_writer import Writer
+    from tests.weights.helpers import randomize_batch_norm
 
     torch.manual_seed(0)
     source = create_model(name, num_classes=10, padding="tf_same", bn_eps=1e-3)
@@ -296,6 +296,6 @@ def test_float_files_of_every_family_import_exactly(name, size, spelling, tmp_pa
 
 def test_missing_extra_is_one_line_naming_the_install(shared_dir, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)   # as if ai-edge-litert were not installed
-    assert main(["predict", str(shared_dir / "data/images/cat.bmp"), "--weights", str(shared_dir / TFLITE / V1)]) == 2
+    assert main(["predict", str(shared_dir / TFLITE / V1), str(shared_dir / "data/images/cat.bmp")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "pip install 'mobilenet[tflite]'" in lines[0]

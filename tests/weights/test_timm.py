@@ -7,7 +7,7 @@ import torch
 
 import mobilenet
 from mobilenet.weights import get_record, load_weights
-from weights_helpers import SIZES, TOLERANCE, assert_same_logits, max_abs_diff, randomize_batch_norm
+from tests.weights.helpers import SIZES, TOLERANCE, assert_same_logits, max_abs_diff, randomize_batch_norm
 
 timm = pytest.importorskip("timm")
 

@@ -9,7 +9,7 @@ import torchvision
 import mobilenet
 from mobilenet.models import build_model
 from mobilenet.weights import load_weights
-from weights_helpers import SIZES, TOLERANCE, assert_same_logits, max_abs_diff, randomize_batch_norm
+from tests.weights.helpers import SIZES, TOLERANCE, assert_same_logits, max_abs_diff, randomize_batch_norm
 
 PEERS = (("mobilenet_v2", "mobilenet_v2"), ("mobilenet_v3_large", "mobilenet_v3_large"),
          ("mobilenet_v3_small", "mobilenet_v3_small"))

@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mobilenet.cli.options import deprecated_alias
 from mobilenet.cli.tables import FORMATS, render
+
+
+NOISY_SPREAD = 1.5
+"""A p90 this many times the p50 means the timings were disturbed (a warning, not an error)."""
 
 
 def int_list(text: str) -> list[int]:
@@ -43,7 +48,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--runtime", type=str_list, default=["torch", "onnxruntime"],
                    help="comma list of runtimes (see `mobilenet bench --help`; default: torch,onnxruntime)")
     p.add_argument("--precision", type=str_list, default=["fp32"], help="comma list of fp32, int8")
-    p.add_argument("--batch", type=int_list, default=[1], help="comma list of batch sizes (default: 1)")
+    p.add_argument("--batch-size", type=int_list, default=[1], help="comma list of batch sizes (default: 1)")
+    deprecated_alias(p, "--batch", "batch_size", "--batch-size", type=int_list)
     p.add_argument("--threads", type=int_list, default=[2], help="comma list of thread counts (default: 2)")
     p.add_argument("--resolution", type=int, help="input size (default: each model's)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per case (default: 50)")
@@ -74,7 +80,7 @@ def grid_sources(name: str, widths: list[float], resolutions: list[int]) -> list
 def run_bench(args: argparse.Namespace) -> int:
     from mobilenet.export.accuracy import onnx_accuracy
     from mobilenet.export.bench import (BENCH_COLUMNS, GRID_RESOLUTIONS, GRID_WIDTHS, PRECISIONS, Artifacts,
-                                        bench_case, bench_file, check_choices, pareto_plot)
+                                        bench_case, bench_file, check_choices, pareto_plot, published_top1)
     from mobilenet.export.runtimes import RUNTIMES
     from mobilenet.models.registry import MODELS
     from mobilenet.sources import RANDOM_WEIGHTS_NOTE, open_source
@@ -101,7 +107,7 @@ def run_bench(args: argparse.Namespace) -> int:
     files = [] if args.grid else [m for m in args.models if m.endswith(".onnx")]
     for path in files:  # exported files: their own precision and input size
         for runtime in [r for r in args.runtime if RUNTIMES[r].suffix == Path(path).suffix] or ["onnxruntime"]:
-            for batch in args.batch:
+            for batch in args.batch_size:
                 for threads in args.threads:
                     row = bench_file(path, runtime, batch, threads, args.warmup, args.runs)
                     if args.val:
@@ -112,7 +118,7 @@ def run_bench(args: argparse.Namespace) -> int:
             for precision in args.precision:
                 if precision not in RUNTIMES[runtime].precisions and len(args.runtime) > 1:
                     continue  # e.g. no INT8 kernels in eager PyTorch: the other runtimes cover it
-                for batch in args.batch:
+                for batch in args.batch_size:
                     for threads in args.threads:
                         row = bench_case(source, runtime, precision, batch, resolution, threads, artifacts,
                                          args.warmup, args.runs)
@@ -121,7 +127,16 @@ def run_bench(args: argparse.Namespace) -> int:
                         rows.append(row)
     if not rows:
         raise ValueError("no case to run: choose a runtime that has the precision (e.g. onnxruntime for int8)")
-    columns = list(BENCH_COLUMNS) + (["top1"] if args.val else [])
+    for row in rows:
+        noisy = row.get("p90_ms", 0) > NOISY_SPREAD * row.get("p50_ms", float("inf"))
+        if noisy:
+            print(f"mobilenet bench: warning: {row['model']} on {row['runtime']}: p90 {row['p90_ms']:.3g} ms is "
+                  f"{row['p90_ms'] / row['p50_ms']:.1f}x the p50 {row['p50_ms']:.3g} ms: the machine is busy or "
+                  "throttling; compare medians measured in the same run, or re-run when it is quiet", file=sys.stderr)
+    if args.grid:
+        for row in rows:
+            row["published_top1"] = published_top1(row["model"], row.get("width_mult"), row["resolution"])
+    columns = list(BENCH_COLUMNS) + (["top1"] if args.val else []) + (["published_top1"] if args.grid else [])
     print(render(rows, columns, args.format))
     for source, _ in ([] if args.grid else cases):
         if source.random_weights:
@@ -134,7 +149,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.grid or args.plot:
         plot = args.plot or f"{args.models[0]}-pareto.png"
         pareto_plot(rows, plot, f"{', '.join(args.models)}: {args.runtime[0]} {args.precision[0]}, "
-                                f"batch {args.batch[0]}, {args.threads[0]} threads")
+                                f"batch {args.batch_size[0]}, {args.threads[0]} threads")
         print(f"plot: {plot}")
     return 0
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
+from mobilenet.cli.options import add_device, add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
 
 
@@ -30,12 +30,29 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--plots", metavar="DIR", help="also write the task's plots (e.g. confusion.png) to DIR")
     p.add_argument("--confusion-png", help=argparse.SUPPRESS)
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    add_device(p)
     p.set_defaults(func=run)
+
+
+def onnx_source(path: str, resolution: int | None) -> tuple[Any, str]:
+    """An exported ``.onnx`` file (float or INT8) as a model source, with its metadata's preprocessing,
+    class names and task."""
+    from mobilenet.data.preprocessing import Preprocessing
+    from mobilenet.export.onnx import OnnxModel
+    from mobilenet.sources import ModelSource
+
+    model = OnnxModel(path)
+    if "preprocessing" not in model.metadata:
+        raise ValueError(f"{path!r} has no mobilenet metadata (preprocessing); export it with `mobilenet export`")
+    pre = Preprocessing.from_dict(model.metadata["preprocessing"])
+    pre = pre.at_resolution(resolution) if resolution else pre
+    source = ModelSource(model, Path(path).stem, pre, list(model.metadata.get("class_names") or []), "onnx")
+    return source, str(model.metadata.get("task", "classification"))
 
 
 def run(args: argparse.Namespace) -> int:
     from mobilenet.data.pipeline import AugmentedDataset, EpochSampler, collate, default_workers, make_loader
-    from mobilenet.engine.distributed import DistContext
+    from mobilenet.engine.distributed import DistContext, pick_device
     from mobilenet.engine.evaluate import evaluate
     from mobilenet.sources import open_source
     from mobilenet.tasks import get_task
@@ -49,8 +66,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise ValueError("give the model to evaluate (a run folder, checkpoint, .safetensors file, or a name "
                          "with --weights)")
-    source = open_source(**model_source_args(args))
-    task = get_task(source.model.config.task)
+    if args.model.endswith(".onnx"):
+        source, task_name = onnx_source(args.model, args.resolution)
+    else:
+        source = open_source(**model_source_args(args))
+        task_name = source.model.config.task
+    task = get_task(task_name)
     if not source.class_names:
         raise ValueError(f"{args.model!r} records no class names, so its outputs cannot be matched to labelled "
                          "images; evaluate a trained checkpoint or our .safetensors file")
@@ -59,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     loader = make_loader(AugmentedDataset(dataset, task.eval_transform(source.preprocessing)),
                          EpochSampler(len(dataset), False, pad=False), args.batch_size, workers, drop_last=False,
                          collate_fn=lambda batch: collate(batch, task.stack_targets))
-    result = evaluate(task, source.model, loader, source.class_names, DistContext())
+    device = pick_device(args.device)
+    result = evaluate(task, source.model.to(device), loader, source.class_names, DistContext(device=device))
     if result.skipped:
         print(f"warning: skipped {len(result.skipped)} unreadable image(s); first: "
               f"{dataset.describe(result.skipped[0])}", file=sys.stderr)

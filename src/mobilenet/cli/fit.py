@@ -9,6 +9,7 @@ import argparse
 from typing import Any
 
 from mobilenet.cli.bench import int_list, str_list
+from mobilenet.cli.options import deprecated_alias
 from mobilenet.cli.tables import FORMATS, render
 
 
@@ -25,7 +26,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--runtime", default="onnxruntime", help="runtime to measure on (default: onnxruntime)")
     p.add_argument("--precision", default="fp32", choices=("fp32", "int8"), help="default: fp32")
     p.add_argument("--threads", type=int, default=2, help="default: 2")
-    p.add_argument("--batch", type=int, default=1, help="default: 1")
+    p.add_argument("--batch-size", type=int, default=1, help="default: 1")
+    deprecated_alias(p, "--batch", "batch_size", "--batch-size", type=int)
     p.add_argument("--versions", type=str_list, help="comma list of v1, v2, v3_large, v3_small, v4 (default: all)")
     p.add_argument("--resolutions", type=int_list, help="candidate input sizes (default: 224,192,160,128,96)")
     p.add_argument("--runs", type=int, default=20, help="timed runs per measured candidate (default: 20)")
@@ -43,7 +45,7 @@ def run_fit(args: argparse.Namespace) -> int:
     budget = Budget(args.latency_ms, args.macs, args.params)
     get_runtime(args.runtime)
     best, rows = fit(budget, args.versions, tuple(args.resolutions or RESOLUTIONS), args.runtime, args.precision,
-                     args.threads, args.batch, args.runs, weights=args.weights, model=args.model, calib=args.calib,
+                     args.threads, args.batch_size, args.runs, weights=args.weights, model=args.model, calib=args.calib,
                      log=lambda line: print(line, file=sys.stderr))
     columns = ["model", "width_mult", "resolution", "macs_m", "params_m", "top1"]
     if budget.latency_ms is not None:

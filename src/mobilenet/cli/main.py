@@ -56,11 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"mobilenet {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as error:  # a full disk, a read-only folder, a device error: the system's words, one line
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        print(f"mobilenet {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"mobilenet {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

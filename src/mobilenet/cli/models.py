@@ -8,6 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from mobilenet.cli.tables import FORMATS, render
 from mobilenet.cost import conv_cost, profile
 from mobilenet.cost.published import PUBLISHED
@@ -54,7 +56,8 @@ def run_list(args: argparse.Namespace) -> int:
         raise ValueError(f"no model matches {args.pattern!r}; valid: {', '.join(list_models())}")
     rows = []
     for name in names:
-        model = create_model(name)
+        with torch.device("meta"):
+            model = create_model(name)
         cost = profile(model)
         paper = getattr(model, "paper", None) or model.spec.paper  # task models name their head's paper
         rows.append({"model": name, "paper": paper, "width_mult": model.width_mult,
@@ -71,7 +74,8 @@ def run_info(args: argparse.Namespace) -> int:
         overrides["width_mult"] = args.width_mult
     if args.resolution is not None:
         overrides["resolution"] = args.resolution
-    model = create_model(args.model, **overrides)
+    with torch.device("meta"):  # the cost comes from the spec: no weights are allocated
+        model = create_model(args.model, **overrides)
     cost = profile(model, as_standard_conv=args.as_standard_conv)
     rows = [asdict(row) for row in cost.layers]
     totals = {"model": args.model, "width_mult": model.width_mult, "resolution": cost.resolution,
@@ -117,10 +121,12 @@ def size_key(point: tuple[str, Any]) -> tuple[str, tuple[int, ...]]:
 
 def model_table() -> list[dict[str, Any]]:
     """Every registered model at its nominal resolution, plus the published grid points."""
-    points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED), key=size_key)
+    with torch.device("meta"):  # costs come from the specs: no weights are allocated
+        points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED), key=size_key)
+        models = {point: create_model(point[0], resolution=point[1]) for point in points}
     rows = []
-    for name, resolution in points:
-        cost = profile(create_model(name, resolution=resolution))
+    for (name, resolution), model in models.items():
+        cost = profile(model)
         macs, params, source = PUBLISHED.get((name, resolution), (None, None, ""))
         rows.append({
             "model": name, "resolution": resolution,

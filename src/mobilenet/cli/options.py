@@ -27,6 +27,11 @@ def add_model_source(parser: argparse.ArgumentParser, required: bool = True, hel
     add_peer_options(parser)
 
 
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where the model runs (default: auto, a GPU when there is one)")
+
+
 def add_peer_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("options for peers' raw weight files (records and our files set them)")
     group.add_argument("--padding", choices=PADDING_MODES,

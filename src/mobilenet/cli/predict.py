@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from mobilenet.cli.options import add_peer_options, deprecated_alias, peer_options
+from mobilenet.cli.options import add_device, add_peer_options, deprecated_alias, peer_options
 from mobilenet.cli.tables import FORMATS
 
 MODEL_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".h5", ".keras", ".tflite", ".onnx")
@@ -34,6 +33,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--threshold", type=float, default=0.3, help="detection: lowest score shown (default: 0.3)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("-o", "--output", metavar="DIR", help="write drawn results (boxes, masks) to this folder")
+    add_device(p)
     deprecated_alias(p, "--checkpoint", "checkpoint", "MODEL (the first positional argument)")
     deprecated_alias(p, "--json", "format", "--format json", const="json")
     deprecated_alias(p, "--model", "model_name", "MODEL (the first positional argument) with --weights")
@@ -134,47 +134,34 @@ def torch_model(source_name: str, args: argparse.Namespace) -> tuple[Any, Any, l
                          cache_dir=args.cache_dir, **peer_options(args))
     if source.random_weights:
         print(f"mobilenet predict: note: {source_name} {RANDOM_WEIGHTS_NOTE}", file=sys.stderr)
-    model = source.model
+    from mobilenet.engine.distributed import pick_device
+
+    device = pick_device(args.device)
+    model = source.model.to(device)
 
     def run(x: torch.Tensor) -> list[torch.Tensor]:
         with torch.no_grad():
-            outputs = model(x)
-        return [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+            outputs = model(x.to(device))
+        return [t.cpu() for t in ([outputs] if isinstance(outputs, torch.Tensor) else outputs)]
 
     return run, source.preprocessing, source.class_names, model.config.to_dict()
 
 
 def onnx_model(path: str, resolution: int | None) -> tuple[Any, Any, list[str], dict[str, Any]]:
     from mobilenet.data.preprocessing import Preprocessing
-    from mobilenet.export.onnx import make_session, read_metadata
+    from mobilenet.export.onnx import OnnxModel
 
-    meta = read_metadata(path)
-    if "preprocessing" not in meta:
+    model = OnnxModel(path)
+    if "preprocessing" not in model.metadata:
         raise ValueError(f"{path!r} has no mobilenet metadata (preprocessing); export it with `mobilenet export`")
-    pre = Preprocessing.from_dict(meta["preprocessing"])
+    pre = Preprocessing.from_dict(model.metadata["preprocessing"])
     if resolution:
         pre = pre.at_resolution(resolution)
-    session = make_session(path)
-    name = session.get_inputs()[0].name
-    fixed = session.get_inputs()[0].shape[0]
 
     def run(x: torch.Tensor) -> list[torch.Tensor]:
-        batch = x.numpy()
-        if isinstance(fixed, int):  # a fixed-batch export: feed it one batch at a time
-            parts = [session.run(None, {name: chunk}) for chunk in _chunks(batch, fixed)]
-            outputs = [np.concatenate([p[i] for p in parts])[:len(batch)] for i in range(len(parts[0]))]
-        else:
-            outputs = session.run(None, {name: batch})
-        return [torch.from_numpy(np.asarray(o)) for o in outputs]
+        outputs = model(x)
+        return [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
 
-    return run, pre, list(meta.get("class_names") or []), meta.get("config") or {}
-
-
-def _chunks(batch: np.ndarray, size: int) -> list[np.ndarray]:
-    chunks = []
-    for start in range(0, len(batch), size):
-        chunk = batch[start:start + size]
-        if len(chunk) < size:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - len(chunk), axis=0)])
-        chunks.append(chunk)
-    return chunks
+    config = dict(model.metadata.get("config") or {})
+    config.setdefault("task", model.metadata.get("task", "classification"))
+    return run, pre, list(model.metadata.get("class_names") or []), config

@@ -46,10 +46,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         kind = _parse_type(hints[field.name])
         default = field.default if field.default is not MISSING else None
         help_text = f"{comments.get(field.name, '')} (default: {default})".replace("%", "%%")
+        flags = ("-o", flag) if field.name == "output" else (flag,)  # -o/--output, as in every command
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, type=kind, default=None, help=help_text,
+            parser.add_argument(*flags, type=kind, default=None, help=help_text,
                                 metavar=field.name.upper() if kind is str else None)
 
 

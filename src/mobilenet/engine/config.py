@@ -8,9 +8,12 @@ is written to the run folder as ``config.yaml`` and into every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import yaml
 
@@ -79,12 +82,57 @@ FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """The settings of a YAML recipe (a file, or a shipped recipe's name: ``mobilenet.recipes``);
-    unknown keys are an error that names the valid ones."""
-    values = yaml.safe_load(find_recipe(path).read_text()) or {}
+    unknown keys and values of the wrong type are errors that name the setting and what it takes."""
+    try:
+        values = yaml.safe_load(find_recipe(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"recipe {str(path)!r} is not valid YAML{where}: {problem}") from None
     if not isinstance(values, dict):
         raise ValueError(f"recipe {str(path)!r} must be a mapping of setting: value")
     check_keys(values, f"recipe {str(path)!r}")
-    return values
+    return {key: coerce(key, value, f"recipe {str(path)!r}") for key, value in values.items()}
+
+
+_HINTS = get_type_hints(TrainConfig)
+
+
+def coerce(name: str, value: Any, where: str) -> Any:
+    """``value`` as the type of setting ``name``, or a ValueError naming the setting and the type.
+
+    Ints stay ints (``epochs: 1.5`` is refused, not rounded), an int is accepted for a float, and
+    strings are not read as numbers (``lr: '0.1'`` is refused): a recipe says what it means."""
+    hint = str(_HINTS[name])
+    if value is None:
+        if "None" in hint:
+            return None
+        raise ValueError(f"{name} in {where} needs a value ({_type_name(hint)}), got nothing")
+    if name == "extra":
+        if not isinstance(value, dict):
+            raise ValueError(f"extra in {where} must be a mapping, got {value!r}")
+        return value
+    if re.search(r"\bbool\b", hint):
+        ok = isinstance(value, bool)
+    elif re.search(r"\bint\b", hint):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif re.search(r"\bfloat\b", hint):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ValueError(f"{name} in {where} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _type_name(hint: str) -> str:
+    for name, text in (("bool", "true or false"), ("int", "a whole number"), ("float", "a number"),
+                       ("str", "a string")):
+        if re.search(rf"\b{name}\b", hint):
+            return text + (" (or null)" if "None" in hint else "")
+    return hint
 
 
 def check_keys(values: dict[str, Any], where: str) -> None:
@@ -93,11 +141,22 @@ def check_keys(values: dict[str, Any], where: str) -> None:
         raise ValueError(f"unknown setting(s) {', '.join(unknown)} in {where}; valid: {', '.join(FIELD_NAMES)}")
 
 
+FINETUNE_RECIPE = "finetune"
+
+
 def resolve_config(recipe: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Defaults, then the recipe, then ``overrides`` (None values are ignored: flag not given)."""
-    values: dict[str, Any] = load_recipe(recipe) if recipe else {}
+    """Defaults, then the recipe, then ``overrides`` (None values are ignored: flag not given).
+
+    Pretrained ``weights`` without a recipe take the ``finetune`` recipe's settings (a from-scratch
+    learning rate destroys what the weights know), and say so on stderr."""
     given = {k: v for k, v in overrides.items() if v is not None}
     check_keys(given, "the overrides")
+    given = {k: coerce(k, v, "the overrides") for k, v in given.items()}
+    if recipe is None and given.get("weights"):
+        recipe = FINETUNE_RECIPE
+        print(f"note: pretrained weights were given without a recipe: using the {FINETUNE_RECIPE!r} recipe's "
+              "settings (give --recipe scratch or another recipe to change them)", file=sys.stderr)
+    values: dict[str, Any] = load_recipe(recipe) if recipe else {}
     values.update(given)
     config = TrainConfig(**values)
     validate(config)
@@ -124,8 +183,12 @@ def validate(config: TrainConfig) -> None:
     if config.max_images < 0:
         raise ValueError(f"max_images must be >= 0 (0 = all), got {config.max_images!r}")
     for name, value in positive.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be > 0, got {value!r}")
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
     if not 0.0 < config.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
     if not 0.0 < config.crop_scale <= 1.0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -40,7 +41,7 @@ from mobilenet.engine.distributed import (DistContext, all_reduce_mean, broadcas
 from mobilenet.engine.evaluate import evaluate
 from mobilenet.engine.optim import build_optimizer, build_scheduler
 from mobilenet.engine.report import RunLog, load_plotting, plot_curves
-from mobilenet.engine.run_folder import RunLock, create_run_dir, default_name
+from mobilenet.engine.run_folder import LOCK_NAME, RunLock, create_run_dir, default_name
 from mobilenet.tasks import task_of
 from mobilenet.tasks.base import EvalResult
 from mobilenet.weights.checkpoint import FORMAT, read_checkpoint, save_atomic
@@ -185,6 +186,7 @@ class Trainer:
             self._restore(checkpoint)
         else:
             self.run_dir = self._new_run_dir(data.split)
+        self.created_run_dir = checkpoint is None
         self.log = RunLog(self.run_dir, self.log_columns(), enabled=self.ctx.is_main)
 
     def _new_run_dir(self, split: dict[str, Any]) -> Path:
@@ -259,7 +261,7 @@ class Trainer:
             outputs = self.ddp(images)
             loss, stats = self.task.loss(self.model, outputs, targets, self.config)
         if not torch.isfinite(loss.detach()):
-            raise Diverged(f"the loss became {float(loss):.4g} at epoch {self.epoch + 1}, step {self.step + 1}; "
+            raise Diverged(f"the loss became {float(loss.detach()):.4g} at epoch {self.epoch + 1}, step {self.step + 1}; "
                            f"training stopped and the last good checkpoint was kept ({self.run_dir / 'last.pt'}); "
                            "lower the learning rate or clip gradients")
         self.optimizer.zero_grad(set_to_none=True)
@@ -408,6 +410,10 @@ class Trainer:
             if self.ctx.is_main:
                 print(f"\ninterrupted at epoch {self.epoch + 1}, step {self.step}: saved "
                       f"{self.run_dir / 'last.pt'}; resume it with: mobilenet train --resume {self.run_dir}", flush=True)
+        except BaseException:
+            if self.ctx.is_main and self.created_run_dir:
+                discard_if_unused(self.run_dir)
+            raise
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -420,6 +426,19 @@ class Trainer:
 
 def _list_collate(batch: list[Any]) -> dict[str, Any]:
     return collate(batch, stack_targets=False)
+
+
+RUN_FILES = ("config.yaml", "split.json", "metrics.csv", "curves.png", "tensorboard", LOCK_NAME)
+
+
+def discard_if_unused(run_dir: Path) -> None:
+    """Remove a new run's folder when it failed before writing any checkpoint (and holds only the
+    files a run writes), so a failed start leaves nothing behind."""
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in ("last.pt", "best.pt")):
+        return
+    entries = list(run_dir.iterdir())
+    if all(entry.name in RUN_FILES or entry.name.endswith(".png") for entry in entries):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def train(config: TrainConfig | None = None, resume: str | Path | None = None,

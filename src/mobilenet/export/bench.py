@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import statistics
-import tempfile
+import weakref
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mobilenet.export.runtimes import RUNTIMES, Runtime, get_runtime
+from mobilenet.files import temporary_directory
 from mobilenet.sources import ModelSource
 from mobilenet.extras import pyplot
 
@@ -105,7 +106,9 @@ class Artifacts:
     """Each runtime's file of a source, built once per (file kind, resolution, precision), in a temp folder."""
 
     def __init__(self, calib: str | Path | None = None, exporter: str = "dynamo") -> None:
-        self.folder = tempfile.TemporaryDirectory(prefix="mobilenet-bench-")
+        self._folder = temporary_directory("bench")
+        self.folder = self._folder.__enter__()
+        weakref.finalize(self, self._folder.__exit__, None, None, None)
         self.calib, self.exporter = calib, exporter
         self.files: dict[tuple[int, str, int, str], Path] = {}
 
@@ -113,9 +116,9 @@ class Artifacts:
         key = (id(source), runtime.file_kind or runtime.name, resolution, precision)
         if key not in self.files:
             # names of their own: widths contain dots
-            path = Path(self.folder.name) / f"{len(self.files)}-{resolution}.{precision}{runtime.suffix}"
+            path = self.folder / f"{len(self.files)}-{resolution}.{precision}{runtime.suffix}"
             assert runtime.build is not None
-            runtime.build(source, path, precision, resolution, self.calib or synthetic_images(Path(self.folder.name)),
+            runtime.build(source, path, precision, resolution, self.calib or synthetic_images(self.folder),
                           self.exporter)
             self.files[key] = path
         return self.files[key]
@@ -209,36 +212,51 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool =
     return front
 
 
+def published_top1(model_name: str, width_mult: float | None, resolution: int) -> float | None:
+    """The published ImageNet top-1 of a registered family at a width and resolution (None: unknown)."""
+    from mobilenet.cost.published import PUBLISHED_TOP1
+    from mobilenet.models.registry import MODELS
+
+    base = model_name.split("@")[0]
+    if base not in MODELS:
+        return None
+    spec = MODELS[base].spec.name
+    width = MODELS[base].width_mult if width_mult is None else width_mult
+    names = [n for n, e in MODELS.items() if e.task == "classification" and e.spec.name == spec and e.width_mult == width]
+    found = [PUBLISHED_TOP1[(n, resolution)][0] for n in names if (n, resolution) in PUBLISHED_TOP1]
+    return found[0] if found else None
+
+
 def pareto_plot(rows: Sequence[dict[str, Any]], path: str | Path, title: str) -> None:
-    """Latency vs MACs (and accuracy vs latency when rows have ``top1``), Pareto fronts drawn, as PNG."""
+    """Accuracy against latency with the Pareto front (the fastest model for each accuracy), the
+    colour giving the input resolution, beside latency against multiply-adds. The accuracy is the
+    measured top-1 (``top1``, with ``--val``) or else the published one (``published_top1``)."""
     plt = pyplot()
-    with_accuracy = any(row.get("top1") is not None for row in rows)
-    fig, axes = plt.subplots(1, 2 if with_accuracy else 1, figsize=(12 if with_accuracy else 6.5, 5), squeeze=False)
-    ax = axes[0][0]
-    xs = [row["macs_m"] for row in rows]
-    ys = [row["p50_ms"] for row in rows]
-    ax.scatter(xs, ys, c=[row["resolution"] for row in rows], cmap="viridis")
-    for row, x, y in zip(rows, xs, ys):
-        ax.annotate(f"{row['width_mult']:g}/{row['resolution']}", (x, y), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
-    front = pareto_front(list(zip(xs, ys)))
-    ax.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1, label="Pareto front")
-    ax.set_xlabel("multiply-adds (millions)")
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title("latency vs MACs (label: width/resolution)")
-    ax.legend()
-    if with_accuracy:
-        ax = axes[0][1]
-        known = [row for row in rows if row.get("top1") is not None]
-        xs, ys = [row["p50_ms"] for row in known], [row["top1"] for row in known]
-        ax.scatter(xs, ys)
-        for row, x, y in zip(known, xs, ys):
-            ax.annotate(row["model"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fig, (ax_acc, ax_macs) = plt.subplots(1, 2, figsize=(13, 5))
+    accuracy = [row.get("top1") if row.get("top1") is not None else row.get("published_top1") for row in rows]
+    measured = any(row.get("top1") is not None for row in rows)
+    known = [(row, a) for row, a in zip(rows, accuracy) if a is not None]
+    resolutions = [row["resolution"] for row in rows]
+    norm = plt.Normalize(min(resolutions), max(resolutions))
+    if known:
+        xs, ys = [row["p50_ms"] for row, _ in known], [a for _, a in known]
+        points = ax_acc.scatter(xs, ys, c=[row["resolution"] for row, _ in known], cmap="viridis", norm=norm)
+        for (row, _), x, y in zip(known, xs, ys):
+            ax_acc.annotate(f"{row.get('width_mult') or ''}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         front = pareto_front(list(zip(xs, ys)), higher_is_better=True)
-        ax.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1)
-        ax.set_xlabel("p50 latency (ms)")
-        ax.set_ylabel("top-1 (%)")
-        ax.set_title("accuracy vs latency")
+        front.sort(key=lambda i: xs[i])
+        ax_acc.plot([xs[i] for i in front], [ys[i] for i in front], "r--", lw=1, label="Pareto front")
+        ax_acc.legend()
+        fig.colorbar(points, ax=ax_acc, label="resolution")
+    else:
+        ax_acc.text(0.5, 0.5, "no accuracy known: pass a labelled folder (--val)", ha="center", va="center",
+                    transform=ax_acc.transAxes)
+    ax_acc.set(xlabel="p50 latency (ms)", ylabel="top-1 (%)" + ("" if measured else ", published"),
+               title="accuracy vs latency (label: width)")
+    points = ax_macs.scatter([row["macs_m"] for row in rows], [row["p50_ms"] for row in rows], c=resolutions,
+                             cmap="viridis", norm=norm)
+    fig.colorbar(points, ax=ax_macs, label="resolution")
+    ax_macs.set(xlabel="multiply-adds (millions)", ylabel="p50 latency (ms)", title="latency vs multiply-adds")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(str(path), dpi=120)

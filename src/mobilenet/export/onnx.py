@@ -261,3 +261,34 @@ def export_onnx(source: ModelSource, path: str | Path, batch: str | int = "dynam
         ops = dict(collections.Counter(node.op_type for node in graph.graph.node))
     return ExportReport(str(path), opset, str(batch), resolution, Path(path).stat().st_size, diff_random,
                         diff_real, 0 if real is None else len(real), ops)
+
+
+class OnnxModel(torch.nn.Module):
+    """An exported file run by onnxruntime behind PyTorch's module interface, so ``eval`` and
+    ``predict`` treat it like the model it came from: ``forward`` returns its outputs as tensors
+    (one tensor, or a tuple in ``output_names`` order); a fixed-batch file is fed in slices."""
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.metadata = read_metadata(path)
+        self.session = make_session(path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+        fixed = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = fixed if isinstance(fixed, int) else None
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def forward(self, x: torch.Tensor) -> Any:
+        batch = x.detach().cpu().numpy().astype(np.float32)
+        if self.fixed_batch is None:
+            outputs = self.session.run(None, {self.input_name: batch})
+        else:
+            parts = []
+            for start in range(0, len(batch), self.fixed_batch):
+                chunk = batch[start:start + self.fixed_batch]
+                padded = np.concatenate([chunk, np.repeat(chunk[-1:], self.fixed_batch - len(chunk), 0)]) \
+                    if len(chunk) < self.fixed_batch else chunk
+                parts.append([o[:len(chunk)] for o in self.session.run(None, {self.input_name: padded})])
+            outputs = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+        tensors = tuple(torch.from_numpy(np.asarray(o)) for o in outputs)
+        return tensors[0] if len(tensors) == 1 else tensors

@@ -84,10 +84,16 @@ def _wide_layer(spec: MobileNetSpec, channels: int, width_mult: float, rule: Wid
     return _channels(spec, channels, width_mult)
 
 
+MAX_WIDTH_MULT = 10.0
+"""The papers go up to 1.4 (V2) and timm to 1.5; beyond 10 a model is no longer a mobile network."""
+
+
 def check_width_mult(width_mult: float) -> None:
-    """Raise a clear error unless ``width_mult`` is a positive number."""
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not width_mult > 0:
-        raise ValueError(f"width_mult must be a number > 0 (e.g. 0.25, 0.75, 1.0, 1.4), got {width_mult!r}")
+    """Raise a clear error unless ``width_mult`` is a number in (0, ``MAX_WIDTH_MULT``]."""
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or \
+            not 0 < width_mult <= MAX_WIDTH_MULT:
+        raise ValueError(f"width_mult must be a number in (0, {MAX_WIDTH_MULT:g}] (e.g. 0.25, 0.75, 1.0, 1.4), "
+                         f"got {width_mult!r}")
 
 
 def resolve(

@@ -121,4 +121,6 @@ def build(path: str | os.PathLike[str]) -> tuple[nn.Module, SavedWeights]:
     saved = read(path)
     model = build_model(saved.model_config)
     load_into(model, saved, f"{path}")
+    model.preprocessing = Preprocessing.from_dict(saved.preprocessing) if saved.preprocessing else None
+    model.class_names = list(saved.class_names)
     return model.eval(), saved

@@ -155,5 +155,4 @@ def from_pretrained(source: str | os.PathLike[str], *, revision: str | None = No
             raise FileNotFoundError(f"{str(source)!r} is not a local folder or file, and {WEIGHTS_NAME} of the Hub "
                                     f"repository {str(source)!r} {state} ({_one_line(error)})") from None
     model, saved = ours.build(path)
-    model.preprocessing, model.class_names = saved.preprocessing, saved.class_names
     return model

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,7 +21,7 @@ from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
 from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
 from mobilenet.sources import ModelSource
 from mobilenet.extras import require
-from mobilenet.files import atomic_path
+from mobilenet.files import atomic_path, temporary_directory
 
 onnx = require("onnx", "INT8 quantization")
 quantization = require("onnxruntime.quantization", "INT8 quantization")
@@ -105,7 +104,7 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
     if method == "percentile":
         options["CalibPercentile"] = 99.99
     options.update(extra or {})
-    with atomic_path(out_path) as temp, tempfile.TemporaryDirectory() as work:
+    with atomic_path(out_path) as temp, temporary_directory("quantize") as work:
         prepared = Path(work) / "prepared.onnx"
         # shape inference, as onnxruntime recommends before quantizing; its graph optimisation is
         # skipped because it splits HardSwish into HardSigmoid + Mul, which costs extra Q/DQ nodes
@@ -145,7 +144,7 @@ def quantize_source(source: ModelSource, out_path: str | Path, calib: str | Path
     """
     form = int8_form(source.model)
     check_int8_form(source.model, form, resolution or source.preprocessing.resolution)
-    with tempfile.TemporaryDirectory() as work:
+    with temporary_directory("int8-form") as work:
         float_path = Path(work) / "int8-form.onnx"
         export_onnx(ModelSource(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
                     resolution=resolution, opset=opset, exporter=exporter)

@@ -9,7 +9,7 @@ import torch
 import torchvision
 
 from mobilenet.cli.main import main
-from weights_helpers import randomize_batch_norm
+from tests.weights.helpers import randomize_batch_norm
 
 REFERENCE_TOP1 = {"cat.bmp": "Egyptian cat", "parrot.jpg": "macaw", "hot_dog.jpg": "hotdog",
                   "grace_hopper.bmp": "bow tie"}

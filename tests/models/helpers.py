@@ -51,7 +51,7 @@ def torch_layers(model: nn.Module) -> list[Layer]:
         elif isinstance(module, nn.Linear):
             layers.append(Layer(name, tuple(module.weight.shape), module.bias is not None, None, None))
         elif not isinstance(module, NORM_TYPES) and any(True for _ in module.parameters(recurse=False)):
-            raise TypeError(f"{name!r} is a {type(module).__name__} with parameters; teach peers_util about it")
+            raise TypeError(f"{name!r} is a {type(module).__name__} with parameters; teach tests.models.helpers about it")
     return layers
 
 
@@ -82,7 +82,7 @@ def keras_layers(model: Any) -> list[Layer]:
             cin, cout = layer.kernel.shape
             layers.append(Layer(layer.name, (cout, cin), layer.use_bias, None, None))
         elif kind != "BatchNormalization" and layer.weights:
-            raise TypeError(f"Keras layer {layer.name!r} ({kind}) has weights; teach peers_util about it")
+            raise TypeError(f"Keras layer {layer.name!r} ({kind}) has weights; teach tests.models.helpers about it")
     return layers
 
 

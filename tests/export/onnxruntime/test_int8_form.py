@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 import torch
-from export_util import perturbed
+from tests.export.helpers import perturbed
 from torch import nn
 
 from mobilenet.blocks import InvertedResidual, SqueezeExcite

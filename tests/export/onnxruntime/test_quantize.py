@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from export_util import perturbed
+from tests.export.helpers import perturbed
 
 from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.onnx import export_onnx, make_session, read_metadata

@@ -1,7 +1,7 @@
 """Agreement with the peers: same parameter count and same layers as torchvision, timm and Keras.
 
 Every model is built with random weights (no network). Layers are compared as the ordered list
-of conv/linear weight shapes in PyTorch layout, with bias and stride (``peers_util``); the test
+of conv/linear weight shapes in PyTorch layout, with bias and stride (``tests.models.helpers``); the test
 fails at the first layer that differs and names it. Issue 2, second "Must show" bullet.
 """
 
@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 import torchvision
-from peers_util import (
+from tests.models.helpers import (
     activation_kinds,
     assert_same_layers,
     feature_shape,

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from export_util import perturbed
+from tests.export.helpers import perturbed
 
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.data.preprocessing import Preprocessing

@@ -14,7 +14,7 @@ from mobilenet.export.onnx import read_metadata
 
 def test_export_float_and_int8(tmp_path: Path, image_folder: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "v3.onnx"
-    code = main(["export", "mobilenet_v3_small_050", "--resolution", "96", "--batch", "1", "-o", str(out),
+    code = main(["export", "mobilenet_v3_small_050", "--resolution", "96", "--batch-size", "1", "-o", str(out),
                  "--int8", "--calib", str(image_folder), "--calib-method", "minmax"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_bench_rows_csv_json_and_grid_plot(tmp_path: Path, capsys: pytest.Captur
 
 def test_bench_torch_and_int8_rows(capsys: pytest.CaptureFixture) -> None:
     code = main(["bench", "mobilenet_v2_035", "--resolution", "96", "--runtime", "torch,onnxruntime",
-                 "--precision", "fp32,int8", "--batch", "1,2", "--runs", "3", "--warmup", "1", "--format", "json"])
+                 "--precision", "fp32,int8", "--batch-size", "1,2", "--runs", "3", "--warmup", "1", "--format", "json"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)
     kinds = {(r["runtime"], r["precision"], r["batch"]) for r in rows}
@@ -80,12 +80,12 @@ def test_pareto_front() -> None:
 
 def test_bench_exported_files_and_their_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "m.onnx"
-    assert main(["export", "mobilenet_v1_025", "--resolution", "64", "--batch", "1", "-o", str(out)]) == 0
+    assert main(["export", "mobilenet_v1_025", "--resolution", "64", "--batch-size", "1", "-o", str(out)]) == 0
     capsys.readouterr()
     assert main(["bench", str(out), "--runs", "3", "--warmup", "1", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["runtime"], r["precision"], r["resolution"]) for r in rows] == [("onnxruntime", "fp32", 64)]
-    assert main(["bench", str(out), "--batch", "4"]) == 2
+    assert main(["bench", str(out), "--batch-size", "4"]) == 2
     assert "was exported for batch 1; bench it at batch 1" in capsys.readouterr().err
     truncated = tmp_path / "t.onnx"
     truncated.write_bytes(out.read_bytes()[:5000])
