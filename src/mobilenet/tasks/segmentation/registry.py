@@ -23,7 +23,7 @@ from mobilenet.tasks.segmentation.specs import (FULL_ASPP_RATES, TORCHVISION_DEE
                                                 head_from_dict, head_to_dict)
 
 OPTIONS = ("num_classes", "width_mult", "resolution", "in_chans", "output_stride", "convention", "reduced_tail",
-           "bn_momentum", "aux_loss", "aspp", "decoder", "head", "backbone")
+           "bn_momentum", "dropout", "aux_loss", "aspp", "decoder", "head", "backbone")
 CONVENTIONS = ("paper", "torchvision")
 
 
@@ -116,10 +116,12 @@ def build_segmenter(definition: SegmenterDef, *, num_classes: int = 21, width_mu
                     resolution: int | tuple[int, int] | list[int] | None = None, in_chans: int | None = None,
                     output_stride: int | None = None, convention: str = "paper",
                     reduced_tail: bool | str | None = None, bn_momentum: float | None = None,
-                    aux_loss: bool | Mapping[str, Any] | None = False, aspp: bool = False, decoder: bool = False,
+                    dropout: float | None = None, aux_loss: bool | float | Mapping[str, Any] | None = False,
+                    aspp: bool = False, decoder: bool = False,
                     head: Mapping[str, Any] | None = None, backbone: Mapping[str, Any] | None = None) -> Segmenter:
     """A registered segmenter (see the module docstring); ``head`` changes fields of the head spec
-    (e.g. ``{"channels": 256}``), ``backbone`` the backbone's options."""
+    (e.g. ``{"channels": 256}``), ``backbone`` the backbone's options; ``dropout`` replaces the heads'
+    dropout rates (the ASPP projection's and the auxiliary head's)."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     spec = head_from_dict(head or {}, definition.heads[convention])
@@ -129,6 +131,11 @@ def build_segmenter(definition: SegmenterDef, *, num_classes: int = 21, width_mu
         spec = replace(spec, rates=spec.rates or FULL_ASPP_RATES if aspp else spec.rates,
                        decoder=spec.decoder or (DecoderSpec() if decoder else None))
     aux = aux_from_dict(aux_loss)
+    if dropout is not None:
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        spec = replace(spec, dropout=float(dropout)) if isinstance(spec, ASPPSpec) else spec
+        aux = replace(aux, dropout=float(dropout)) if aux else None
     name, options = _backbone_options(definition, convention, backbone, {
         "width_mult": width_mult, "in_chans": in_chans, "output_stride": output_stride, "reduced_tail": reduced_tail,
         "bn_momentum": bn_momentum})

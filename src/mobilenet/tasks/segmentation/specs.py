@@ -153,10 +153,11 @@ def head_from_dict(data: Mapping[str, Any] | HeadSpec, base: HeadSpec) -> HeadSp
 
 
 def aux_from_dict(data: Any) -> AuxSpec | None:
-    """The auxiliary head of a config value: False/None (none), True (torchvision's), or a dict."""
+    """The auxiliary head of a config value: False/None/0 (none), True or a loss weight > 0 (torchvision's
+    head; the weight is the trainer's ``aux_loss``), or a dict of its fields."""
     if not data:
         return None
-    if data is True:
+    if data is True or isinstance(data, (int, float)):
         return AuxSpec()
     if isinstance(data, AuxSpec):
         return data
