@@ -9,7 +9,7 @@ from mobilenet import create_model, list_models, profile
 from mobilenet.cost import count_by_hooks
 from mobilenet.models.registry import MODELS
 
-ALL = list_models(task="classification")   # detectors and segmenters: tests/tasks/
+ALL = list_models(task="classification")  # task models: tests/tasks/
 FAMILIES = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
             "mobilenet_v3_large_minimal", "mobilenet_v3_small_minimal", "mobilenet_v4_conv_small",
             "mobilenet_v4_conv_medium", "mobilenet_v4_hybrid_medium"]

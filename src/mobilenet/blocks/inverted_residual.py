@@ -48,13 +48,20 @@ class InvertedResidual(nn.Module):
         # V2 paper §3.3: shortcuts join bottlenecks of equal shape only.
         self.use_residual = stride == 1 and in_channels == out_channels
 
-    def forward_with_expansion(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Block output and the expansion layer's output (the SSDLite/LR-ASPP tap, V3 §6.3)."""
+    def forward_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Block output, and the expansion layer's (the SSDLite tap, V3 §6.3) and depthwise conv's
+        outputs (TF DeepLab's ``depthwise_output`` end point, the LR-ASPP skip)."""
         expanded = self.expand(x)
-        out = self.project(self.se(self.depthwise(expanded)))
+        depthwise = self.depthwise(expanded)
+        out = self.project(self.se(depthwise))
         if self.use_residual:
             out = out + x
-        return out, expanded
+        return out, {"expansion": expanded, "depthwise": depthwise}
+
+    def forward_with_expansion(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Block output and the expansion layer's output (the SSDLite/LR-ASPP tap, V3 §6.3)."""
+        out, taps = self.forward_taps(x)
+        return out, taps["expansion"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_expansion(x)[0]
+        return self.forward_taps(x)[0]

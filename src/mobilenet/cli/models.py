@@ -28,9 +28,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("model", help="a registered name (see `mobilenet list`)")
     p.add_argument("--width-mult", type=float, help="width multiplier alpha (default: the name's)")
     p.add_argument("--resolution", type=int, help="input size (default: the model's, 224)")
-    p.add_argument("--convention", choices=tuple(CONVENTIONS), help="classifiers: paper (default) or torchvision")
-    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="classifiers: 32 (default), 16 or 8")
-    p.add_argument("--num-classes", type=int, help="classes (default: the model's; 1000 for classifiers)")
+    p.add_argument("--convention", choices=tuple(CONVENTIONS), help="paper (default) or torchvision")
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="default: the model's (32; 16 for segmenters)")
+    p.add_argument("--num-classes", type=int, help="default: the model's (1000 for classifiers, 21 for segmenters)")
     p.add_argument("--as-standard-conv", action="store_true",
                    help="count depthwise separable convs as standard convs (V1 paper Table 4)")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -59,7 +59,8 @@ def run_list(args: argparse.Namespace) -> int:
         with torch.device("meta"):
             model = create_model(name)
         cost = profile(model)
-        rows.append({"model": name, "paper": model.spec.paper, "width_mult": model.width_mult,
+        paper = getattr(model, "paper", None) or model.spec.paper  # task models name their head's paper
+        rows.append({"model": name, "paper": paper, "width_mult": model.width_mult,
                      "resolution": model.resolution, "params": cost.params, "macs": cost.macs})
     print(render(rows, ("model", "paper", "width_mult", "resolution", "params", "macs"), args.format))
     return 0
@@ -108,10 +109,16 @@ def run_conv_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def size_key(point: tuple[str, Any]) -> tuple[str, tuple[int, ...]]:
+    """Sort key of a (model, resolution) point; a resolution is a size or (height, width)."""
+    name, resolution = point
+    return name, (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+
+
 def model_table() -> list[dict[str, Any]]:
     """Every registered model at its nominal resolution, plus the published grid points."""
     with torch.device("meta"):  # costs come from the specs: no weights are allocated
-        points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED))
+        points = sorted({(name, create_model(name).resolution) for name in MODELS} | set(PUBLISHED), key=size_key)
         models = {point: create_model(point[0], resolution=point[1]) for point in points}
     rows = []
     for (name, resolution), model in models.items():

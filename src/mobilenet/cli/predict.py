@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             folder.mkdir(parents=True, exist_ok=True)
             task.draw(open_rgb(path), result, folder / (Path(path).stem + ".png"))
     if args.format == "json":
-        print(json.dumps({"model": config, "results": results,
+        shown = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]  # "_" keys: for draw()
+        print(json.dumps({"model": config, "results": shown,
                           "skipped": [{"image": p, "reason": m} for p, m in batch.skipped]}, indent=2))
         return 0
     for result in results:

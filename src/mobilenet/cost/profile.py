@@ -88,6 +88,7 @@ class CostCounter:
     def conv(self, name: str, shape: Shape, out_channels: int, kernel: int, stride: int = 1,
              dilation: int = 1, groups: int = 1, bn: bool = True, kind: str | None = None,
              bias: bool = False) -> Shape:
+        """A conv (+ BN unless ``bn`` is False; ``bias`` for a conv with its own bias, e.g. a classifier)."""
         channels, height, width = shape
         depthwise = groups > 1 and groups == channels
         out_h = conv_output_size(height, kernel, stride, dilation, self.padding, depthwise)
@@ -206,13 +207,19 @@ def backbone_costs(model: MobileNet, resolution: int | tuple[int, int] | None = 
     for i, block in enumerate(plan.blocks):
         if ("blocks.%d" % i, "expansion") in taps:
             tapped[taps["blocks.%d" % i, "expansion"]] = (block.expanded_channels, shape[1], shape[2])
-        if model.expansion_only_last and i == len(plan.blocks) - 1:  # a backbone tapping this expansion
+        if model.partial_last and i == len(plan.blocks) - 1:  # a backbone tapping this block's inside
             shape = counter.conv(f"{prefix}blocks.{i}.start.conv", shape, shape[0], block.start_kernel, 1,
                                  block.dilation, groups=shape[0]) if block.start_kernel else shape
             if block.expanded_channels != block.in_channels or block.kind == "universal":
                 shape = counter.conv(f"{prefix}blocks.{i}.expand.conv", shape, block.expanded_channels, 1)
+            if model.partial_last == "depthwise":
+                shape = counter.conv(f"{prefix}blocks.{i}.depthwise.conv", shape, shape[0], block.kernel,
+                                     block.stride, block.dilation, groups=shape[0])
+                tapped[taps[f"blocks.{i}", "depthwise"]] = shape
             break
         shape = counter.layer(f"{prefix}blocks.{i}", block, shape)
+        if (f"blocks.{i}", "depthwise") in taps:  # the depthwise output: expanded channels, the block's size
+            tapped[taps[f"blocks.{i}", "depthwise"]] = (block.expanded_channels, shape[1], shape[2])
         if (f"blocks.{i}", "block") in taps:
             tapped[taps[f"blocks.{i}", "block"]] = shape
     if plan.last_conv is not None:

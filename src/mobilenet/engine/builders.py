@@ -22,7 +22,10 @@ def model_options(config: TrainConfig) -> dict[str, Any]:
         if getattr(config, key) is not None:
             options[key] = getattr(config, key)
     entry = get_entry(config.model)
-    if entry.build is not None:  # a task model takes the options its builder declares
+    if entry.build is not None:  # a task model takes the options its builder declares, and settings named so
+        defaults = TrainConfig()
+        options.update({k: getattr(config, k) for k in entry.options if k in defaults.to_dict() and k not in options
+                        and getattr(config, k) != getattr(defaults, k)})  # e.g. a segmenter's aux_loss
         options = {k: v for k, v in options.items() if k in entry.options}
     return options
 

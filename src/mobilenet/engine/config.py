@@ -63,8 +63,9 @@ class TrainConfig:
     auto_augment: str | None = None  # randaugment | autoaugment | trivialaugment
     random_erase: float = 0.0
     crop_pct: float = 0.875          # eval: resize to resolution / crop_pct, center crop
-    # --- detection (tasks/detection; other tasks ignore these) ---
-    val_data: str | None = None      # labelled images to validate on (else the data's val split, or val_fraction of it)
+    # --- detection and segmentation (tasks/detection, tasks/segmentation; other tasks ignore these) ---
+    val_data: str | None = None      # labelled images to validate on (else the data's val/, valid/ or test/, or val_fraction of it)
+    # --- detection ---
     match_iou: float = 0.5           # an anchor is positive at IoU >= this with a box (and each box takes its best)
     neg_pos_ratio: float = 3.0       # hard negative mining: negatives kept per positive anchor (SSD §2.2)
     focal_loss: bool = False         # sigmoid focal loss on every anchor instead (RetinaNet; needs score_fn sigmoid)
@@ -72,6 +73,11 @@ class TrainConfig:
     zoom_out: float = 4.0            # SSD augmentation: the image on a canvas up to this many times larger (1 = off)
     iou_crop: bool = True            # SSD augmentation: random crops that keep a box at IoU >= 0.1 ... 0.9
     photometric: bool = True         # SSD augmentation: brightness, contrast, saturation, hue
+    # --- segmentation ---
+    aux_loss: float = 0.0            # segmentation: weight of an auxiliary FCN head's loss (torchvision: 0.5; 0 = no aux head)
+    scale_min: float = 0.5           # segmentation: random rescale of the shorter side, as a fraction of resolution
+    scale_max: float = 2.0
+    color_jitter: float = 0.0        # segmentation: brightness, contrast and saturation jitter (0 = off)
     # --- run ---
     seed: int = 0
     output: str = "runs"             # run folders are created under this folder
@@ -200,6 +206,11 @@ def validate(config: TrainConfig) -> None:
             raise ValueError(f"{f.name} must be a finite number, got {value!r}")
     if not 0.0 < config.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
+    if not 0.0 < config.scale_min <= config.scale_max:
+        raise ValueError(f"scale_min and scale_max must satisfy 0 < scale_min <= scale_max, got {config.scale_min!r} "
+                         f"and {config.scale_max!r}")
+    if config.aux_loss < 0 or config.color_jitter < 0:
+        raise ValueError(f"aux_loss and color_jitter must be >= 0, got {config.aux_loss!r} and {config.color_jitter!r}")
     if not 0.0 < config.crop_scale <= 1.0:
         raise ValueError(f"crop_scale must be in (0, 1], got {config.crop_scale!r}")
     if config.ema_decay is not None and not 0.0 < config.ema_decay < 1.0:

@@ -7,8 +7,9 @@ from typing import Literal
 
 from mobilenet.specs.resolve import LayerPlan, Plan
 
-FeatureLocation = Literal["block", "expansion"]
+FeatureLocation = Literal["block", "expansion", "depthwise"]
 FEATURE_LOCATIONS: tuple[str, ...] = ("block", "expansion")
+"""Where ``feature_taps`` finds one map per output stride; named taps may also be ``depthwise``."""
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class FeatureInfo:
     """One tapped feature map: which layer, its output stride and channels.
 
     ``module`` is the layer's name in the model (``stem``, ``blocks.12``, ``last_conv``);
-    ``location`` says whether the tap is the layer's output or its expansion layer's output.
+    ``location`` says whether the tap is the layer's output, its expansion layer's output or its
+    depthwise conv's output (TF DeepLab's ``depthwise_output`` end points).
     """
 
     module: str
@@ -68,3 +70,42 @@ def _expands_before_stride(layer: LayerPlan) -> bool:
         return True
     # a universal block strides in its middle dw when it has one, else in its start dw (before the expansion)
     return layer.kind == "universal" and (layer.kernel > 0 or layer.stride == 1)
+
+
+def named_taps(plan: Plan, names: tuple[str, ...] | list[str]) -> list[FeatureInfo]:
+    """Taps named as torchvision's ``return_layers`` are: ``stem``, ``blocks.N`` (a block's output),
+    ``blocks.N.expansion``, ``blocks.N.depthwise`` (an inverted bottleneck's expand or depthwise
+    conv output) or ``last_conv``; a ValueError names the valid ones."""
+    layers = {"stem": plan.stem, **{f"blocks.{i}": layer for i, layer in enumerate(plan.blocks)}}
+    if plan.last_conv is not None:
+        layers["last_conv"] = plan.last_conv
+    taps = []
+    for name in names:
+        module, _, location = str(name).rpartition(".")
+        if location not in ("expansion", "depthwise"):
+            module, location = str(name), "block"
+        layer = layers.get(module)
+        if layer is None:
+            raise ValueError(f"unknown feature tap {name!r} for {plan.spec.name}; valid: stem, blocks.0 .. "
+                             f"blocks.{len(plan.blocks) - 1} (with .expansion or .depthwise for bottlenecks)"
+                             + (", last_conv" if plan.last_conv is not None else ""))
+        if location == "block":
+            taps.append(FeatureInfo(module, "block", layer.reduction, layer.out_channels))
+        elif layer.kind != "bottleneck" and not (location == "expansion" and layer.kind == "universal"):
+            raise ValueError(f"feature tap {name!r}: {module} is a {layer.kind} layer without a {location} conv")
+        elif location == "expansion":
+            taps.append(FeatureInfo(module, "expansion", layer.input_reduction, layer.expanded_channels))
+        else:
+            taps.append(FeatureInfo(module, "depthwise", layer.reduction, layer.expanded_channels))
+    return taps
+
+
+def tap_position(info: FeatureInfo) -> tuple[int, int]:
+    """(layer index, order inside the layer) of a tap: the stem is -1, the last conv after every block."""
+    if info.module == "stem":
+        index = -1
+    elif info.module == "last_conv":
+        index = 1 << 30
+    else:
+        index = int(info.module.split(".")[1])
+    return index, ("expansion", "depthwise", "block").index(info.location)

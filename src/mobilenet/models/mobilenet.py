@@ -13,7 +13,8 @@ from mobilenet.blocks import DepthwiseSeparable, FusedBottleneck, InvertedResidu
 from mobilenet.layers.activations import make_activation
 from mobilenet.layers.conv import PADDING_MODES, ConvNormAct, PaddingMode
 from mobilenet.models.config import ModelConfig
-from mobilenet.models.features import FEATURE_LOCATIONS, FeatureInfo, FeatureLocation, feature_taps
+from mobilenet.models import features as taps_module
+from mobilenet.models.features import FEATURE_LOCATIONS, FeatureInfo, FeatureLocation, tap_position
 from mobilenet.specs.resolve import LayerPlan, Plan, resolve
 from mobilenet.specs.rows import MobileNetSpec
 
@@ -62,6 +63,8 @@ class MobileNet(nn.Module):
         feature_location: "block" (layer outputs) or "expansion" (SSDLite/LR-ASPP taps, V3 §6.3).
         drop_last_conv: end the trunk at the last block, without the 1x1 last conv (V2 §6.3:
             the DeepLab heads of "MNet V2*" read the 320-channel map, not the 1280 one).
+        feature_taps: taps by name instead of ``out_indices`` (see ``features.named_taps``):
+            ``blocks.3``, ``blocks.5.depthwise``, ``last_conv`` (torchvision's and TF DeepLab's taps).
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class MobileNet(nn.Module):
         out_indices: tuple[int, ...] | list[int] | None = None,
         feature_location: FeatureLocation = "block",
         drop_last_conv: bool = False,
+        feature_taps: tuple[str, ...] | list[str] | None = None,
     ) -> None:
         super().__init__()
         if padding not in PADDING_MODES:
@@ -91,8 +95,10 @@ class MobileNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if feature_location not in FEATURE_LOCATIONS:
             raise ValueError(f"feature_location must be one of {', '.join(FEATURE_LOCATIONS)}, got {feature_location!r}")
-        if (out_indices is not None or drop_last_conv) and not features_only:
-            raise ValueError("out_indices and drop_last_conv apply to backbones: pass features_only=True")
+        if (out_indices is not None or drop_last_conv or feature_taps is not None) and not features_only:
+            raise ValueError("out_indices, feature_taps and drop_last_conv apply to backbones: pass features_only=True")
+        if feature_taps is not None and out_indices is not None:
+            raise ValueError("pass either out_indices or feature_taps, not both")
         self.spec = spec
         self.plan: Plan = resolve(spec, width_mult, output_stride, in_chans)
         self._nominal_plan: Plan = resolve(spec, width_mult, 32, in_chans)
@@ -100,9 +106,15 @@ class MobileNet(nn.Module):
             self.plan, self._nominal_plan = replace(self.plan, last_conv=None), replace(self._nominal_plan, last_conv=None)
         self.features_only = bool(features_only)
         self.feature_location: FeatureLocation = feature_location
-        all_taps = feature_taps(self.plan, self._nominal_plan, feature_location)
-        self.out_indices = self._check_out_indices(out_indices, len(all_taps)) if features_only else ()
-        self._taps = [all_taps[i] for i in self.out_indices]
+        all_taps = taps_module.feature_taps(self.plan, self._nominal_plan, feature_location)
+        if feature_taps is not None:
+            if not feature_taps:
+                raise ValueError("feature_taps must name at least one tap (e.g. 'blocks.3', 'last_conv')")
+            self.out_indices, self._taps = (), taps_module.named_taps(self.plan, list(feature_taps))
+        else:
+            self.out_indices = self._check_out_indices(out_indices, len(all_taps)) if features_only else ()
+            self._taps = [all_taps[i] for i in self.out_indices]
+        self.named_feature_taps = tuple(feature_taps) if feature_taps is not None else None
         self.min_input_size = math.prod(layer.stride for layer in self._all_layers(self._nominal_plan))
         resolution = spec.resolution if resolution is None else resolution
         self._check_size(resolution, "resolution")
@@ -119,13 +131,15 @@ class MobileNet(nn.Module):
             self.plan = replace(self.plan, blocks=self.plan.blocks[:kept_blocks], head_channels=None,
                                 last_conv=self.plan.last_conv if keep_last_conv else None)
             num_classes = 0
-        self.expansion_only_last = bool(self._taps) and self._taps[-1].location == "expansion"
+        deepest = max(self._taps, key=tap_position) if self._taps else None
+        self.partial_last = deepest.location if deepest is not None and deepest.location != "block" else None
+        """A backbone whose deepest tap is inside its last block builds that block up to the tap."""
         plan = self.plan
         self.stem = build_layer(replace(plan.stem, in_channels=in_chans), **options)
         self.blocks = nn.Sequential(*(build_layer(layer, **options) for layer in plan.blocks))
         self.last_conv = build_layer(plan.last_conv, **options) if plan.last_conv else nn.Identity()
-        if self.expansion_only_last:
-            _keep_expansion_only(self.blocks[-1])
+        if self.partial_last:
+            _keep_up_to(self.blocks[-1], self.partial_last)
         self.pool = nn.AdaptiveAvgPool2d(1)
         # V3 §5.1: the last 1x1 conv works after pooling, without BN (a Linear on pooled features).
         self.head_conv: nn.Module = (
@@ -167,8 +181,8 @@ class MobileNet(nn.Module):
         return tuple(resolved)
 
     def _trunk_extent(self) -> tuple[int, bool]:
-        """(blocks to build, whether to build the last conv) of a backbone: up to its last tap."""
-        last = self._taps[-1].module
+        """(blocks to build, whether to build the last conv) of a backbone: up to its deepest tap."""
+        last = max(self._taps, key=tap_position).module
         if last == "last_conv":
             return len(self.plan.blocks), True
         return (0 if last == "stem" else int(last.split(".")[1]) + 1), False
@@ -246,7 +260,7 @@ class MobileNet(nn.Module):
             if location not in (None, self.feature_location):
                 raise ValueError(f"this backbone was built for feature_location={self.feature_location!r}")
             return list(self._taps)
-        return feature_taps(self.plan, self._nominal_plan, location or "block")
+        return taps_module.feature_taps(self.plan, self._nominal_plan, location or "block")
 
     def forward_multiscale(self, x: torch.Tensor, location: FeatureLocation | None = None) -> list[torch.Tensor]:
         """Feature maps at output strides 2 to 32 (see ``feature_info``), for detection/segmentation."""
@@ -258,7 +272,12 @@ class MobileNet(nn.Module):
             outputs[wanted["stem", "block"]] = x
         for i, block in enumerate(self.blocks):
             name = f"blocks.{i}"
-            if (name, "expansion") in wanted and isinstance(block, (InvertedResidual, UniversalBottleneck)):
+            if (name, "depthwise") in wanted or ((name, "expansion") in wanted and isinstance(block, InvertedResidual)):
+                x, inner = block.forward_taps(x)
+                for location in ("expansion", "depthwise"):
+                    if (name, location) in wanted:
+                        outputs[wanted[name, location]] = inner[location]
+            elif (name, "expansion") in wanted and isinstance(block, UniversalBottleneck):
                 x, expanded = block.forward_with_expansion(x)
                 outputs[wanted[name, "expansion"]] = expanded
             else:
@@ -275,11 +294,13 @@ class MobileNet(nn.Module):
         return ModelConfig(self.model_name, "classification", self.creation_options)
 
 
-def _keep_expansion_only(block: nn.Module) -> None:
-    """A backbone whose last tap is a block's expansion needs nothing after it: the rest becomes
-    ``nn.Identity`` (kept names, so the expansion's state-dict keys do not change)."""
+def _keep_up_to(block: nn.Module, location: str) -> None:
+    """A backbone whose deepest tap is a block's expansion (or depthwise) conv needs nothing after it:
+    the rest becomes ``nn.Identity`` (kept names, so the state-dict keys do not change)."""
     if isinstance(block, InvertedResidual):
-        block.depthwise, block.se, block.project = nn.Identity(), nn.Identity(), nn.Identity()
+        if location == "expansion":
+            block.depthwise = nn.Identity()
+        block.se, block.project = nn.Identity(), nn.Identity()
     elif isinstance(block, UniversalBottleneck):
         block.middle, block.project, block.scale = nn.Identity(), nn.Identity(), nn.Identity()
     block.use_residual = False

@@ -28,6 +28,7 @@ from mobilenet.specs import (
     MOBILENET_V4_HYBRID_LARGE,
     MOBILENET_V4_HYBRID_MEDIUM,
     MobileNetSpec,
+    channel_divisor,
     minimalistic,
     fixed_stem,
     reduced_tail,
@@ -66,8 +67,10 @@ MODELS: dict[str, ModelEntry] = {}
 OPTIONS = (
     "width_mult", "resolution", "num_classes", "dropout", "in_chans", "output_stride",
     "padding", "bn_eps", "bn_momentum", "convention", "reduced_tail", "fixed_stem", "shrink_last_conv",
-    "features_only", "out_indices", "feature_location", "drop_last_conv",
+    "features_only", "out_indices", "feature_location", "drop_last_conv", "feature_taps", "channel_divisor",
 )
+REDUCED_TAILS: tuple[object, ...] = (False, True, "segmentation")
+"""``reduced_tail``: none, tf-slim's detection form (V3 §6.3), TF DeepLab's segmentation form (V3 §6.4)."""
 
 
 def register(name: str, spec: MobileNetSpec, width_mult: float) -> None:
@@ -125,14 +128,17 @@ def get_entry(name: str) -> ModelEntry:
         raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(close))}") from None
 
 
-def model_spec(name: str, convention: Convention = "paper", reduced: bool = False,
-               fixed: bool = False, shrink: bool = False) -> MobileNetSpec:
-    """The spec a registered name builds, after the convention, reduced-tail, stem and last-conv options."""
+def model_spec(name: str, convention: Convention = "paper", reduced: bool | str = False,
+               fixed: bool = False, shrink: bool = False, divisor: int | None = None) -> MobileNetSpec:
+    """The spec a registered name builds, after the convention, reduced-tail, stem, last-conv and divisor options."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
+    if reduced not in REDUCED_TAILS:
+        raise ValueError(f"reduced_tail must be one of {', '.join(map(repr, REDUCED_TAILS))}, got {reduced!r}")
     spec = CONVENTIONS[convention](get_entry(name).spec)
-    spec = reduced_tail(spec) if reduced else spec
+    spec = reduced_tail(spec, first_expansion=reduced == "segmentation") if reduced else spec
     spec = shrunk_last_conv(spec) if shrink else spec
+    spec = channel_divisor(spec, divisor) if divisor is not None else spec
     return fixed_stem(spec) if fixed else spec
 
 
@@ -142,8 +148,10 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
 
     ``convention="torchvision"`` builds torchvision's reading of V3 (expansions and the head
     scaled with width); ``reduced_tail=True`` halves the layers between C4 and C5 (V3 §6.3);
+    ``reduced_tail="segmentation"`` also halves C4's own expansion (TF DeepLab, V3 §6.4);
     ``fixed_stem=True`` keeps the stem at its width-1.0 channels (Keras V3, timm V3 below 0.75);
     ``shrink_last_conv=True`` scales V2's 1280 conv below width 1.0 too (TF Object Detection);
+    ``channel_divisor=1`` rounds widened channels as TF DeepLab's V2 does;
     ``features_only=True`` gives a backbone without head (see ``MobileNet``).
     """
     if not isinstance(name, str):
@@ -163,13 +171,15 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for {name}; valid: {', '.join(OPTIONS)}")
     options = dict(overrides)
     convention = options.pop("convention", "paper")
-    reduced = bool(options.pop("reduced_tail", False))
+    reduced = options.pop("reduced_tail", False)
     stem_fixed = bool(options.pop("fixed_stem", False))
     shrink = bool(options.pop("shrink_last_conv", False))
+    divisor = options.pop("channel_divisor", None)
     options.setdefault("width_mult", entry.width_mult)
-    if options.get("out_indices") is not None:
-        options["out_indices"] = tuple(options["out_indices"])
-    model = MobileNet(model_spec(name, convention, reduced, stem_fixed, shrink), **options)
+    for key in ("out_indices", "feature_taps"):
+        if options.get(key) is not None:
+            options[key] = tuple(options[key])
+    model = MobileNet(model_spec(name, convention, reduced, stem_fixed, shrink, divisor), **options)
     model.model_name = name
     model.creation_options = {
         "width_mult": model.width_mult,
@@ -187,8 +197,12 @@ def build_model(name: str | ModelConfig | Mapping[str, Any], **overrides: Any) -
     }
     if shrink:  # only when set, so the configs of every other model stay as they were
         model.creation_options["shrink_last_conv"] = True
+    if divisor is not None:
+        model.creation_options["channel_divisor"] = divisor
     if model.features_only:
         model.creation_options.update(features_only=True, out_indices=list(model.out_indices),
                                       feature_location=model.feature_location,
                                       drop_last_conv=bool(options.get("drop_last_conv", False)))
+        if options.get("feature_taps") is not None:
+            model.creation_options["feature_taps"] = list(options["feature_taps"])
     return model

@@ -7,7 +7,8 @@ from mobilenet.specs.v2 import MOBILENET_V2
 from mobilenet.specs.v3 import MOBILENET_V3_LARGE, MOBILENET_V3_SMALL
 from mobilenet.specs.v4 import (MOBILENET_V4_CONV_LARGE, MOBILENET_V4_CONV_MEDIUM, MOBILENET_V4_CONV_SMALL,
                                 MOBILENET_V4_HYBRID_LARGE, MOBILENET_V4_HYBRID_MEDIUM)
-from mobilenet.specs.variants import fixed_stem, minimalistic, reduced_tail, shrunk_last_conv, torchvision_convention
+from mobilenet.specs.variants import (channel_divisor, fixed_stem, minimalistic, reduced_tail, shrunk_last_conv,
+                                      torchvision_convention)
 
 __all__ = [
     "MOBILENET_V1",
@@ -30,6 +31,7 @@ __all__ = [
     "fixed_stem",
     "shrunk_last_conv",
     "minimalistic",
+    "channel_divisor",
     "reduced_tail",
     "resolve",
     "torchvision_convention",

@@ -102,7 +102,8 @@ def resolve(
     """Apply the width multiplier (the paper's alpha) and output stride to ``spec``.
 
     output_stride < 32 turns later strides into dilation as DeepLab does (V2 paper §6.3): the
-    layer whose stride is dropped keeps the current rate, the layers after it use the new one.
+    layer whose stride is dropped keeps the current rate, the layers after it use the new one
+    (``spec.dilation_rule="torchvision"``: that layer uses the new rate too).
     """
     check_width_mult(width_mult)
     if output_stride not in OUTPUT_STRIDES:
@@ -119,6 +120,8 @@ def resolve(
         if stride > 1 and reduction * stride > output_stride:
             dilation *= stride
             stride = 1
+            if spec.dilation_rule == "torchvision":  # torchvision's dilated=True: this layer dilates too
+                layer_dilation = dilation
         reduction *= stride
         return stride, layer_dilation, in_red, reduction
 

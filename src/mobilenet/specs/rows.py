@@ -8,6 +8,7 @@ from typing import Literal, Union
 ChannelRule = Literal["truncate", "divisible"]
 ExpansionRule = Literal["factor_of_input", "scaled_channels"]
 WideLayerRule = Literal["scaled", "keep_below_1", "fixed"]
+DilationRule = Literal["tf", "torchvision"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,9 @@ class MobileNetSpec:
     last_conv_rule: WideLayerRule = "scaled"
     head_rule: WideLayerRule = "scaled"
     se_ratio: float = 0.25
+    dilation_rule: DilationRule = "tf"
+    """Below output stride 32: "tf" (TF-slim, DeepLab) keeps the current rate in the layer whose stride is
+    dropped and dilates the layers after it; "torchvision" (``dilated=True``) dilates that layer too."""
     resolution: int = 224
     dropout: float = 0.2
     bn_eps: float = 1e-5

@@ -28,17 +28,20 @@ def minimalistic(spec: MobileNetSpec) -> MobileNetSpec:
 def torchvision_convention(spec: MobileNetSpec) -> MobileNetSpec:
     """torchvision's reading of V3: expansions scaled as channels, the 1280/1024 head scaled too.
 
-    Equal to the paper convention at width 1.0; differs at other widths (e.g. 0.75).
+    Equal to the paper convention at width 1.0 and output stride 32; differs at other widths (e.g.
+    0.75), and below output stride 32 (``dilated=True`` dilates the first layer of the last stage too).
     """
-    return replace(spec, expansion_rule="scaled_channels", head_rule="scaled")
+    return replace(spec, expansion_rule="scaled_channels", head_rule="scaled", dilation_rule="torchvision")
 
 
-def reduced_tail(spec: MobileNetSpec, divider: int = 2) -> MobileNetSpec:
+def reduced_tail(spec: MobileNetSpec, divider: int = 2, first_expansion: bool = False) -> MobileNetSpec:
     """V3 paper §6.3: divide the channels of every layer between C4 and C5 by ``divider``.
 
     C4 is the expansion of the last stride-2 bottleneck; from that block on, outputs (and the
     expansions of blocks whose input shrank) are divided, as tf-slim's ``V3_*_DETECTION`` does.
-    torchvision also halves that first expansion and the 1280 head; we follow tf-slim.
+    torchvision halves the 1280 head too; we follow tf-slim. ``first_expansion`` also divides the
+    expansion of the first reduced block (C4's own), as TF DeepLab's ``mobilenet_v3_*_seg`` does
+    for the segmentation models of V3 §6.4 (672 -> 336 on V3-Large).
     """
     if divider < 1:
         raise ValueError(f"divider must be >= 1, got {divider}")
@@ -50,13 +53,17 @@ def reduced_tail(spec: MobileNetSpec, divider: int = 2) -> MobileNetSpec:
     for i in range(first, len(body)):
         row = body[i]
         changes: dict[str, object] = {"out": row.out // divider}
-        if isinstance(row, Bottleneck) and row.expanded is not None and i > first:
-            changes["expanded"] = row.expanded // divider
+        if isinstance(row, Bottleneck) and (i > first or first_expansion):
+            if row.expanded is not None:
+                changes["expanded"] = row.expanded // divider
+            elif i == first:  # V2: expansion is a factor of the (unreduced) input
+                changes["expansion"] = row.expansion / divider
         body[i] = replace(row, **changes)
     last_conv: Conv | None = None
     if spec.last_conv is not None:
         last_conv = replace(spec.last_conv, out=spec.last_conv.out // divider)
-    return replace(spec, name=f"{spec.name}_reduced_tail", body=tuple(body), last_conv=last_conv)
+    suffix = "_reduced_tail_seg" if first_expansion else "_reduced_tail"
+    return replace(spec, name=f"{spec.name}{suffix}", body=tuple(body), last_conv=last_conv)
 
 
 def fixed_stem(spec: MobileNetSpec) -> MobileNetSpec:
@@ -69,3 +76,14 @@ def shrunk_last_conv(spec: MobileNetSpec) -> MobileNetSpec:
     call tf-slim's ``mobilenet_base`` without ``finegrain_classification_mode``, so V2-0.35's 1280
     becomes 448 (the V3 paper's SSDLite V2-0.35 / V2-0.5 rows, Table 6, count this)."""
     return replace(spec, last_conv_rule="scaled")
+
+
+def channel_divisor(spec: MobileNetSpec, divisor: int) -> MobileNetSpec:
+    """Round widened channels to multiples of ``divisor`` (at least ``divisor`` channels).
+
+    TF DeepLab builds MobileNetV2 at widths other than 1.0 with ``divisible_by=1, min_depth=1``
+    (``feature_extractor._mobilenet_v2``): V2 0.5 has 12 channels where tf-slim's classifier has 16.
+    """
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"channel_divisor must be a positive integer (8 as tf-slim, 1 as TF DeepLab), got {divisor!r}")
+    return replace(spec, divisor=divisor, min_channels=divisor)

@@ -28,14 +28,14 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}") from None
 
 
-import mobilenet.tasks.detection  # noqa: E402,F401  (registers the detectors and the detection task)
-
-
 def task_of(model_name: str) -> Task:
     """The task of a registered model name."""
     from mobilenet.models.registry import get_entry
 
     return get_task(get_entry(model_name).task)
 
+
+import mobilenet.tasks.detection  # noqa: E402,F401  (registers the detectors and the detection task)
+import mobilenet.tasks.segmentation  # noqa: E402,F401  (registers the segmentation task and models)
 
 __all__ = ["Datasets", "EvalResult", "TASKS", "Task", "get_task", "register_task", "task_of"]

@@ -36,7 +36,7 @@ STRUCTURAL = ("padding", "bn_eps", "convention", "in_chans", "reduced_tail", "fi
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 WEIGHT_SUFFIXES = (*_TORCH_SUFFIXES, *keras.SUFFIXES, ".tflite")
 """Files ``inspect_weights`` reads (a missing one is a missing file, not an unknown record)."""
-_BACKBONE_ONLY = ("features_only", "out_indices", "feature_location", "drop_last_conv")
+_BACKBONE_ONLY = ("features_only", "out_indices", "feature_location", "drop_last_conv", "feature_taps")
 
 
 @dataclass

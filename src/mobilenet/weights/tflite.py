@@ -250,12 +250,18 @@ def import_classifier(path: str | os.PathLike[str] | TFLiteGraph) -> TFLiteImpor
 
 
 def read_tflite(path: str | os.PathLike[str]) -> Any:
-    """A ``.tflite`` classifier or SSD detector as ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
+    """A ``.tflite`` classifier, SSD detector (``tflite_ssd``) or TF DeepLab segmenter (``tflite_deeplab``) as
+    ``mobilenet.weights.loading.LoadedFile`` of kind ``tflite``."""
     from mobilenet.weights.loading import LoadedFile  # late: loading imports this module lazily
-
+    from mobilenet.weights.tflite_deeplab import import_segmenter, is_segmenter
     from mobilenet.weights.tflite_ssd import import_detector, is_detector
 
     graph = read_graph(path)
-    imported = import_detector(graph) if is_detector(graph) else import_classifier(graph)
+    if is_detector(graph):
+        imported = import_detector(graph)
+    elif is_segmenter(graph):
+        imported = import_segmenter(graph)
+    else:
+        imported = import_classifier(graph)
     return LoadedFile("tflite", Path(path), imported.state_dict, imported.model_config, imported.preprocessing,
                       imported.class_names)

@@ -18,10 +18,10 @@ from mobilenet.weights.mapping import Unit, conv_bn, load_mapped
 MARKER = "features.0.0.weight"
 
 
-def _block_units(index: int, block: nn.Module, v3: bool) -> list[Unit]:
+def _block_units(index: int, block: nn.Module, v3: bool, target_prefix: str, source_prefix: str) -> list[Unit]:
     if not isinstance(block, InvertedResidual):
         raise ValueError("torchvision has no MobileNetV1; use a V2 or V3 model with torchvision weights")
-    target, base = f"blocks.{index}", f"features.{index + 1}"
+    target, base = f"{target_prefix}blocks.{index}", f"{source_prefix}.{index + 1}"
     units: list[Unit] = []
     if v3:  # features.i.block.j: ConvBNActivation (.0 conv, .1 bn) or SqueezeExcitation (fc1, fc2)
         j = 0
@@ -44,14 +44,22 @@ def _block_units(index: int, block: nn.Module, v3: bool) -> list[Unit]:
     return units + conv_bn(f"{target}.project", f"{base}.conv.{j + 1}", f"{base}.conv.{j + 2}")
 
 
+def trunk_units(model: nn.Module, v3: bool, target_prefix: str = "", source_prefix: str = "features") -> list[Unit]:
+    """The stem, blocks and last conv (those ``model`` has) of torchvision's ``features`` sequence,
+    also as its segmentation models name it (``backbone.<i>``)."""
+    units = conv_bn(f"{target_prefix}stem", f"{source_prefix}.0.0", f"{source_prefix}.0.1")
+    for i, block in enumerate(model.blocks):
+        units += _block_units(i, block, v3, target_prefix, source_prefix)
+    last = len(model.blocks) + 1
+    if not isinstance(model.last_conv, nn.Identity):
+        units += conv_bn(f"{target_prefix}last_conv", f"{source_prefix}.{last}.0", f"{source_prefix}.{last}.1")
+    return units
+
+
 def key_map(model: nn.Module) -> list[Unit]:
     """Our modules and torchvision's names for them, layer by layer."""
     v3 = not isinstance(model.head_conv, nn.Identity)
-    units = conv_bn("stem", "features.0.0", "features.0.1")
-    for i, block in enumerate(model.blocks):
-        units += _block_units(i, block, v3)
-    last = len(model.blocks) + 1
-    units += conv_bn("last_conv", f"features.{last}.0", f"features.{last}.1")
+    units = trunk_units(model, v3)
     if v3:  # classifier = Linear(960, 1280), Hardswish, Dropout, Linear(1280, classes)
         units += [Unit("head_conv", "classifier.0", "linear"), Unit("classifier", "classifier.3", "linear")]
     else:   # classifier = Dropout, Linear
