@@ -12,6 +12,7 @@ import math
 import pytest
 
 from mobilenet import create_model, profile
+from mobilenet.cli.models import size_key
 from mobilenet.cost import conv_cost
 from mobilenet.cost.published import MACS_PRINTED_TO, PUBLISHED
 from mobilenet.models.registry import get_entry
@@ -62,7 +63,7 @@ KNOWN_MISMATCHES = {
 
 def published_cases() -> list[object]:
     cases = []
-    for (name, resolution), (macs, params, source) in sorted(PUBLISHED.items()):
+    for (name, resolution), (macs, params, source) in sorted(PUBLISHED.items(), key=lambda item: size_key(item[0])):
         if get_entry(name).task != "classification":
             continue  # task models' rows are tested by their task (tests/tasks/), with their issue's tolerance
         marks = []

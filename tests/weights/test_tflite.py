@@ -238,10 +238,17 @@ def test_cli_convert_and_predict(shared_dir, tmp_path, capsys):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes((shared_dir / TFLITE / V2).read_bytes()[:5000])
     assert main(["predict", str(broken), cat]) == 2
-    assert main(["convert", str(shared_dir / TFLITE / SSD), "-o", str(tmp_path / "d.safetensors")]) == 2
+    capsys.readouterr()
+    from tests.weights.tflite_writer import Writer
+
+    unsupported = create_model("mobilenet_v1_025", num_classes=10, padding="tf_same", bn_eps=1e-3)
+    del unsupported.blocks[-3]   # a MobileNet-like graph that is no registered architecture
+    (tmp_path / "unsupported.tflite").write_bytes(Writer(pad=True, classifier="fc").write(unsupported, 96))
+    assert main(["convert", str(tmp_path / "unsupported.tflite"), "-o", str(tmp_path / "u.safetensors")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("mobilenet ") for line in lines)
-    assert "is no classifier" in lines[1]
+    assert len(lines) == 1 and lines[0].startswith("mobilenet convert: error: ")
+    assert "does not match mobilenet_v1_025" in lines[0] and "no MobileNet V1-V3 classifier matches" in lines[0]
+    assert not (tmp_path / "u.safetensors").exists()
 
 
 def test_build_model_from_tflite_matches_the_import(shared_dir, imported):
