@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from torch import nn
 
 import mobilenet.tasks  # noqa: F401  (registers the task models)
-from mobilenet.data.preprocessing import default_preprocessing
+from mobilenet.data.preprocessing import Preprocessing, default_preprocessing
 from mobilenet.models.config import ModelConfig
 from mobilenet.models.registry import build_model, get_entry
 from mobilenet.weights.loading import WeightsInfo, inspect_weights, load_backbone, load_weights
@@ -101,7 +101,8 @@ def _task_model(name: str, info: WeightsInfo, options: dict[str, Any], cache_dir
     load_backbone(model.backbone, info, cache_dir)
     pre = dict(model.default_preprocessing())
     if model.backbone.preprocessing:  # the backbone's normalisation, the task's resizing
-        pre.update(mean=model.backbone.preprocessing["mean"], std=model.backbone.preprocessing["std"])
+        backbone_pre = Preprocessing.from_dict(model.backbone.preprocessing)  # a record's dict or a loaded file's
+        pre.update(mean=backbone_pre.mean, std=backbone_pre.std)
     model.preprocessing, model.class_names = pre, []
     return model
 

@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     deprecated_alias(p, "--batch", "batch_size", "--batch-size")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 14 (default: 18)")
     p.add_argument("--postprocess", action="store_true",
-                   help="task models: put the post-processing inside the file (a detector's NMS)")
+                   help="task models: put the post-processing inside the file (a detector's NMS, a segmenter's arg-max)")
     p.add_argument("--check-images", help="image file or folder to compare ONNX and PyTorch on "
                                           "(default: the calibration folder, if any)")
     q = p.add_argument_group("INT8")
@@ -89,7 +89,7 @@ def keep_ptq_if_better(source: Any, quantized: Path, qat_result: Any, args: argp
 
     ptq_path = quantized.with_name(quantized.name.replace(".int8.", ".int8-ptq."))
     ptq = quantize_source(source, ptq_path, args.calib, method=args.calib_method or "minmax", limit=args.calib_limit,
-                          batch=args.batch_size or "dynamic", opset=args.opset)
+                          batch=args.batch_size or "dynamic", opset=args.opset, postprocess=args.postprocess)
     qat_top1, ptq_top1 = onnx_accuracy(quantized, args.val).top1, onnx_accuracy(ptq_path, args.val).top1
     if qat_top1 < ptq_top1:
         print(f"mobilenet export: warning: QAT ended below post-training quantization on {args.val} "
@@ -191,7 +191,7 @@ def export_onnx_files(args: argparse.Namespace, source: Any, output: Path, targe
                       "to keep whichever is more accurate", file=sys.stderr)
         else:
             result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
-                                     batch=args.batch_size, opset=args.opset)
+                                     batch=args.batch_size, opset=args.opset, postprocess=args.postprocess)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]

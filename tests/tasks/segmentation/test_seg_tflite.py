@@ -46,3 +46,15 @@ def test_a_file_that_is_no_deeplab_names_the_first_differing_op(shared_dir, tmp_
     assert not is_segmenter(graph) and is_segmenter(read_graph(shared_dir / DEEPLAB))
     with pytest.raises(ValueError, match=r"op \d+ .*does not match deeplabv3_mobilenet_v2"):
         import_segmenter(graph)
+
+
+def test_an_imagenet_tflite_classifier_fills_the_backbone(shared_dir) -> None:
+    """The ImageNet start of the README's comparison: the Coral V2-1.0 classifier's backbone in a
+    segmenter, with the file's normalisation and the segmenter's own resizing."""
+    path = shared_dir / "data/pretrained/tflite/coral_mobilenet_v2_1.0_224_quant.tflite"
+    classifier = mobilenet.create_model(weights=str(path))
+    model = mobilenet.create_model("deeplabv3_mobilenet_v2", weights=str(path), num_classes=11, resolution=160)
+    assert model.num_classes == 11 and model.class_names == []
+    assert model.preprocessing["mean"] == pytest.approx(classifier.preprocessing.mean)
+    assert model.preprocessing["resolution"] == 160 and model.preprocessing["resize_mode"] == "squash"
+    assert torch.equal(model.backbone.blocks[5].depthwise.conv.weight, classifier.blocks[5].depthwise.conv.weight)

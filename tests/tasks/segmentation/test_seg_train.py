@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from mobilenet.cli.main import main
 from mobilenet.engine.config import resolve_config
 from mobilenet.engine.distributed import cleanup
 from mobilenet.engine.trainer import train
+from mobilenet.export.images import load_images
 
 TINY = dict(model="lraspp_mobilenet_v3_small", width_mult=0.35, resolution=48, epochs=2, batch_size=4, lr=0.05,
             workers=0, progress=False, label_smoothing=0.0, bn_momentum=0.1, scale_min=0.75, scale_max=1.25, seed=1)
@@ -28,6 +30,10 @@ def tiny(pairs: Path, out: Path, name: str, **changes):
     return resolve_config(None, **{**TINY, "data": str(pairs), "output": str(out), "name": name, **changes})
 
 
+ONE_EPOCH = dict(epochs=1, aux_loss=0.5, sync_bn=True, dropout=0.0)
+"""The module's run, which the two DDP processes repeat (no dropout: its masks are drawn per process)."""
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from conftest import write_pairs
@@ -35,7 +41,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("segtrain")
     write_pairs(root / "data" / "train", 12, seed=1)
     write_pairs(root / "data" / "val", 6, seed=2)
-    result = train(tiny(root / "data", root / "runs", "aux", aux_loss=0.5, ema_decay=0.9))
+    result = train(tiny(root / "data", root / "runs", "aux", ema_decay=0.9, **ONE_EPOCH))
     return root, result
 
 
@@ -43,7 +49,7 @@ def test_training_writes_a_run_that_eval_and_predict_read(run, capsys) -> None:
     root, result = run
     assert result.primary == "miou" and result.last.count == 6 and 0.0 <= result.best_score <= 1.0
     log = (result.run_dir / "metrics.csv").read_text().splitlines()
-    assert "val_miou" in log[0] and "train_pixel_acc" in log[0] and len(log) == 3
+    assert "val_miou" in log[0] and "train_pixel_acc" in log[0] and len(log) == 2
     checkpoint = torch.load(result.run_dir / "best.pt", weights_only=True)
     assert checkpoint["task"] == "segmentation" and checkpoint["model_config"]["aux_loss"]
     capsys.readouterr()
@@ -63,10 +69,10 @@ def test_training_writes_a_run_that_eval_and_predict_read(run, capsys) -> None:
 
 
 def test_resume_continues_the_run(run) -> None:
-    root, _ = run
-    first = train(tiny(root / "data", root / "runs", "resume", epochs=1))
-    resumed = train(resume=first.run_dir, overrides={"epochs": 2})
-    assert len((resumed.run_dir / "metrics.csv").read_text().splitlines()) == 3
+    root, result = run
+    copy = shutil.copytree(result.run_dir, root / "resumed")  # the module's run stays as it is
+    resumed = train(resume=copy, overrides={"epochs": 2})
+    assert resumed.run_dir == copy and len((copy / "metrics.csv").read_text().splitlines()) == 3
 
 
 def _free_port() -> int:
@@ -80,7 +86,7 @@ def _worker(rank: int, world_size: int, port: int, data: str, out: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     try:
-        result = train(tiny(Path(data), Path(out), "ddp", epochs=1, aux_loss=0.5, sync_bn=True, dropout=0.0))
+        result = train(tiny(Path(data), Path(out), "ddp", ema_decay=0.9, **ONE_EPOCH))
         torch.save(result.last.metrics, Path(out) / f"metrics{rank}.pt")
     finally:
         cleanup()
@@ -88,10 +94,8 @@ def _worker(rank: int, world_size: int, port: int, data: str, out: str) -> None:
 
 def test_two_ddp_processes_train_and_evaluate_as_one(run) -> None:
     """Every parameter (the auxiliary head's too) gets its gradient, so DDP needs no
-    find_unused_parameters; the confusion matrices of both processes are summed. (No dropout: its
-    random masks are drawn per process.)"""
-    root, _ = run
-    single = train(tiny(root / "data", root / "ddp", "single", epochs=1, aux_loss=0.5, sync_bn=True, dropout=0.0))
+    find_unused_parameters; the confusion matrices of both processes are summed."""
+    root, single = run
     mp.spawn(_worker, args=(2, _free_port(), str(root / "data"), str(root / "ddp")), nprocs=2, join=True)
     weights = [torch.load(d / "last.pt", weights_only=True)["resume"]["model"] for d in (single.run_dir, root / "ddp" / "ddp")]
     # float re-association only: measured 4e-4 (a per-process mean loss, which weighs the processes'
@@ -99,3 +103,27 @@ def test_two_ddp_processes_train_and_evaluate_as_one(run) -> None:
     assert max(float((weights[0][k].double() - weights[1][k].double()).abs().max()) for k in weights[0]) < 2e-3
     metrics = torch.load(root / "ddp" / "metrics0.pt")
     assert metrics == pytest.approx(single.last.metrics, rel=1e-4, abs=1e-5)
+
+
+def test_exported_files_evaluate_like_the_model(run, capsys) -> None:
+    """``mobilenet eval`` of the file with the arg-max inside gives PyTorch's mIoU (labels, no loss);
+    the INT8 file, calibrated on the training photos, evaluates the same way and close to it."""
+    from mobilenet.export.onnx import export_onnx
+    from mobilenet.export.onnxruntime.quantize import quantize_source
+    from mobilenet.sources import open_source
+
+    root, result = run
+    source = open_source(str(result.run_dir / "best.pt"))
+    photos = [load_images([p], source.preprocessing).numpy() for p in sorted((root / "data" / "train").glob("img*"))
+              if not p.stem.endswith("_mask")]
+    export_onnx(source, root / "seg.onnx", exporter="torchscript", postprocess=True)
+    quantize_source(source, root / "seg.int8.onnx", photos, exporter="torchscript", postprocess=True)
+    scores = {}
+    for name in ("seg.onnx", "seg.int8.onnx"):
+        capsys.readouterr()
+        assert main(["eval", str(root / name), "--data", str(root / "data" / "val"), "--format", "json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["images"] == 6
+        scores[name] = report["miou"]
+    assert scores["seg.onnx"] == pytest.approx(result.last.metrics["miou"], abs=1e-6)  # best.pt is the last epoch
+    assert abs(scores["seg.int8.onnx"] - result.last.metrics["miou"]) < 0.05

@@ -23,7 +23,7 @@ from torch import nn
 from mobilenet.blocks.inverted_residual import InvertedResidual
 from mobilenet.blocks.squeeze_excite import SqueezeExcite
 from mobilenet.export.fuse import fold_batch_norm
-from mobilenet.export.onnxruntime.pad import INT8_DEPTHWISE_MULTIPLE, pad_expansions
+from mobilenet.export.onnxruntime.pad import INT8_DEPTHWISE_MULTIPLE, pad_expansions, tapped_blocks
 from mobilenet.layers.activations import ScaledHardSwish
 from mobilenet.layers.conv import ConvNormAct
 
@@ -82,8 +82,9 @@ def int8_form(model: nn.Module, multiple: int = INT8_DEPTHWISE_MULTIPLE) -> nn.M
     Outputs equal the original's up to float rounding (checked by ``check_int8_form`` and the tests).
     """
     form, _ = pad_expansions(fold_batch_norm(model), multiple)
-    for module in form.modules():
-        if isinstance(module, InvertedResidual):
+    tapped = tapped_blocks(form)  # a task head reads their inner maps: left as they are
+    for name, module in form.named_modules():
+        if isinstance(module, InvertedResidual) and name not in tapped:
             _rewrite_block(module)
     _rewrite_head(form)
     return form.eval()

@@ -136,17 +136,19 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
 def quantize_source(source: ModelSource, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
                     method: str = "minmax", limit: int = 128, batch: str | int = "dynamic",
                     resolution: int | None = None, opset: int = DEFAULT_OPSET, exporter: str = "dynamo",
-                    extra_meta: dict | None = None) -> QuantizeReport:
+                    extra_meta: dict | None = None, postprocess: bool = False) -> QuantizeReport:
     """Static INT8 (QDQ) of a model: its INT8 form (``int8_form``) exported to float ONNX, then quantized.
 
     The INT8 form computes the same function with padded widths and integer-friendly activations,
     so onnxruntime runs int8 kernels end to end instead of float islands around every hard-swish.
+    ``postprocess``: a task model's ``export_form(postprocess=True)`` is exported (e.g. a segmenter's
+    arg-max, which then runs after the last dequantize).
     """
     form = int8_form(source.model)
     check_int8_form(source.model, form, resolution or source.preprocessing.resolution)
     with temporary_directory("int8-form") as work:
         float_path = Path(work) / "int8-form.onnx"
         export_onnx(ModelSource(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
-                    resolution=resolution, opset=opset, exporter=exporter)
+                    resolution=resolution, opset=opset, exporter=exporter, postprocess=postprocess)
         return quantize_onnx(float_path, out_path, calib, method=method, limit=limit,
                              extra_meta={"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})})

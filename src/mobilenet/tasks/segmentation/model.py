@@ -118,7 +118,7 @@ class Segmenter(nn.Module):
     def export_form(self, postprocess: bool = False) -> nn.Module:
         """The exported graph: the logits, or (``postprocess``) the class of every pixel (arg-max
         inside the graph, as the Coral and LiteRT segmenters give)."""
-        return ArgMax(self) if postprocess else self
+        return ArgMax(self).train(self.training) if postprocess else self  # the wrapper in the model's mode
 
     def head_costs(self, counter: CostCounter, shapes: list[Shape], input_shape: Shape) -> None:
         """The heads' rows for ``mobilenet.profile`` (the auxiliary head, used only in training, is
