@@ -78,7 +78,7 @@ def keep_ptq_if_better(source: Any, quantized: Path, qat_result: Any, args: argp
 
     ptq_path = quantized.with_name(quantized.name.replace(".int8.", ".int8-ptq."))
     ptq = quantize_source(source, ptq_path, args.calib, method=args.calib_method, limit=args.calib_limit,
-                          batch=args.batch_size, opset=args.opset)
+                          batch=args.batch_size, opset=args.opset, postprocess=args.postprocess)
     qat_top1, ptq_top1 = onnx_accuracy(quantized, args.val).top1, onnx_accuracy(ptq_path, args.val).top1
     if qat_top1 < ptq_top1:
         print(f"mobilenet export: warning: QAT ended below post-training quantization on {args.val} "
@@ -147,7 +147,7 @@ def run_export(args: argparse.Namespace) -> int:
                       "to keep whichever is more accurate", file=sys.stderr)
         else:
             result = quantize_source(source, quantized, args.calib, method=args.calib_method, limit=args.calib_limit,
-                                     batch=args.batch_size, opset=args.opset)
+                                     batch=args.batch_size, opset=args.opset, postprocess=args.postprocess)
         rows.append({"file": str(quantized), "precision": "int8 qat" if args.qat_epochs else "int8 ptq",
                      "size_mb": result.size_bytes / 2**20})
     columns = ["file", "precision", "size_mb", "max_diff_random", "max_diff_real", "nodes"]

@@ -80,14 +80,26 @@ def pad_block(block: InvertedResidual, multiple: int, where: str = "block") -> b
     return True
 
 
+def tapped_blocks(model: nn.Module) -> set[str]:
+    """Blocks whose expansion or depthwise output a ``features_only`` backbone of ``model`` returns
+    (a segmentation head reads them): their widths and scales must stay as they are."""
+    from mobilenet.models.mobilenet import MobileNet
+
+    return {f"{name}.{tap.module}".lstrip(".") for name, module in model.named_modules()
+            if isinstance(module, MobileNet) and module.features_only
+            for tap in module.feature_info() if tap.location != "block"}
+
+
 def pad_expansions(model: nn.Module, multiple: int = INT8_DEPTHWISE_MULTIPLE) -> tuple[nn.Module, int]:
-    """A copy of the BN-folded ``model`` with every expansion width padded to ``multiple``.
+    """A copy of the BN-folded ``model`` with every expansion width padded to ``multiple`` (but the
+    ``tapped_blocks``').
 
     Returns the copy and how many blocks were padded. Outputs are unchanged (zero channels).
     """
     if multiple < 1:
         raise ValueError(f"multiple must be positive, got {multiple}")
     padded = copy.deepcopy(model)
+    tapped = tapped_blocks(padded)
     count = sum(pad_block(module, multiple, name) for name, module in padded.named_modules()
-                if isinstance(module, InvertedResidual))
+                if isinstance(module, InvertedResidual) and name not in tapped)
     return padded, count

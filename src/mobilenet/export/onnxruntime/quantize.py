@@ -18,7 +18,8 @@ import numpy as np
 
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
-from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
+from mobilenet.export.onnx import (DEFAULT_OPSET, export_module, export_onnx, load_onnx, make_session, read_metadata,
+                                   set_metadata)
 from mobilenet.sources import ModelSource
 from mobilenet.extras import require
 from mobilenet.files import atomic_path, temporary_directory
@@ -136,17 +137,29 @@ def quantize_onnx(float_path: str | Path, out_path: str | Path, calib: str | Pat
 def quantize_source(source: ModelSource, out_path: str | Path, calib: str | Path | Iterable[np.ndarray],
                     method: str = "minmax", limit: int = 128, batch: str | int = "dynamic",
                     resolution: int | None = None, opset: int = DEFAULT_OPSET, exporter: str = "dynamo",
-                    extra_meta: dict | None = None) -> QuantizeReport:
+                    extra_meta: dict | None = None, postprocess: bool = False) -> QuantizeReport:
     """Static INT8 (QDQ) of a model: its INT8 form (``int8_form``) exported to float ONNX, then quantized.
 
     The INT8 form computes the same function with padded widths and integer-friendly activations,
     so onnxruntime runs int8 kernels end to end instead of float islands around every hard-swish.
+    A task model's network is quantized (``export_form(postprocess=False)``); with ``postprocess``
+    its float post-processing (a detector's decoding and NMS) is appended (``append_postprocess``).
     """
-    form = int8_form(source.model)
-    check_int8_form(source.model, form, resolution or source.preprocessing.resolution)
+    network = export_module(source.model, postprocess=False)
+    form = int8_form(network)
+    resolution = resolution or source.preprocessing.resolution
+    check_int8_form(network, form, resolution)
+    append = getattr(source.model, "append_postprocess", None) if postprocess else None
     with temporary_directory("int8-form") as work:
         float_path = Path(work) / "int8-form.onnx"
         export_onnx(ModelSource(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
                     resolution=resolution, opset=opset, exporter=exporter)
-        return quantize_onnx(float_path, out_path, calib, method=method, limit=limit,
-                             extra_meta={"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})})
+        meta = {"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})}
+        if append is None:
+            return quantize_onnx(float_path, out_path, calib, method=method, limit=limit, extra_meta=meta)
+        network_path = Path(work) / "network.int8.onnx"
+        report = quantize_onnx(float_path, network_path, calib, method=method, limit=limit,
+                               extra_meta={**meta, "postprocess": "float, after the INT8 network"})
+        append(network_path, out_path, resolution, opset, exporter)
+        return QuantizeReport(str(out_path), report.method, report.calibration_images, Path(out_path).stat().st_size,
+                              report.float_size_bytes)
