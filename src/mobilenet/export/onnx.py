@@ -23,7 +23,7 @@ import torch
 from mobilenet.export.fuse import fold_batch_norm
 from mobilenet.export.images import list_images, load_images
 from mobilenet.extras import require
-from mobilenet.files import atomic_path
+from mobilenet.files import atomic_path, temporary_directory
 from mobilenet.sources import ModelSource
 from mobilenet.export.signature import (  # noqa: F401  (ExportCheckError, output_names: imported from here too)
     ExportCheckError, as_list, export_module, metadata_record, output_names)
@@ -185,6 +185,16 @@ def export_onnx(source: ModelSource, path: str | Path, batch: str | int = "dynam
     """
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} has no HardSwish op; use opset {MIN_OPSET} or higher")
+    append = getattr(source.model, "append_postprocess", None) if postprocess else None
+    if append is not None:  # the network is checked here; the post-processing graph by the task model
+        with temporary_directory("network") as work:
+            report = export_onnx(source, Path(work) / "network.onnx", batch, resolution, opset, check_images,
+                                 check_limit, tolerance, exporter, postprocess=False)
+            append(Path(work) / "network.onnx", path, report.resolution, opset, exporter)
+        graph = onnx.load(str(path))
+        report.path, report.size_bytes = str(path), Path(path).stat().st_size
+        report.ops = dict(collections.Counter(node.op_type for node in graph.graph.node))
+        return report
     if exporter not in EXPORTERS:
         raise ValueError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}")
     dynamic = batch == "dynamic"

@@ -20,24 +20,28 @@ def smooth_images(count: int, size: int | tuple[int, int], seed: int = 0) -> tor
 
 
 @torch.no_grad()
-def calibrate_batch_norm(model: nn.Module, run: Callable[[torch.Tensor], object], size: int, batches: int = 2) -> None:
-    """BN statistics measured on smooth images (``run`` feeds them through ``model``).
+def calibrate_batch_norm(model: nn.Module, run: Callable[[torch.Tensor], object], size: int, batches: int = 2,
+                         noise: bool = False) -> None:
+    """BN statistics measured on smooth images, or on normal noise (``run`` feeds them through ``model``).
 
     A fresh network with BN mean 0 / var 1 lets activations grow until ReLU6 saturates, so every
-    location scores the same and its detections are an arbitrary choice among ties."""
+    location scores the same and its detections are an arbitrary choice among ties. Statistics of
+    one kind of input condition the network for that kind only (export checks feed noise)."""
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()
             module.momentum = None   # a cumulative average
     model.train()
     for i in range(batches):
-        run((smooth_images(8, size, seed=100 + i) - 0.5) / 0.5)
+        x = torch.randn(8, 3, size, size, generator=torch.Generator().manual_seed(100 + i)) if noise else \
+            (smooth_images(8, size, seed=100 + i) - 0.5) / 0.5
+        run(x)
     model.eval()
 
 
-def calibrated_detector(name: str, size: int, seed: int = 0, **options) -> nn.Module:
+def calibrated_detector(name: str, size: int, seed: int = 0, noise: bool = False, **options) -> nn.Module:
     """A detector of ours with measured BN statistics and distinct scores, in eval mode."""
     torch.manual_seed(seed)
     model = mobilenet.create_model(name, resolution=size, **options)
-    calibrate_batch_norm(model, model.forward_raw, size)
+    calibrate_batch_norm(model, model.forward_raw, size, noise=noise)
     return model

@@ -18,7 +18,9 @@ import numpy as np
 
 from mobilenet.export.images import batches, list_images
 from mobilenet.export.onnxruntime.int8_form import check_int8_form, int8_form
-from mobilenet.export.onnx import DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata, set_metadata
+from mobilenet.export.onnx import (DEFAULT_OPSET, export_onnx, load_onnx, make_session, read_metadata,
+                                   set_metadata)
+from mobilenet.export.signature import export_module
 from mobilenet.sources import ModelSource
 from mobilenet.extras import require
 from mobilenet.files import atomic_path, temporary_directory
@@ -141,14 +143,26 @@ def quantize_source(source: ModelSource, out_path: str | Path, calib: str | Path
 
     The INT8 form computes the same function with padded widths and integer-friendly activations,
     so onnxruntime runs int8 kernels end to end instead of float islands around every hard-swish.
-    ``postprocess``: a task model's ``export_form(postprocess=True)`` is exported (e.g. a segmenter's
-    arg-max, which then runs after the last dequantize).
+    A task model's network is quantized (``export_form(postprocess=False)``); with ``postprocess``
+    its float post-processing is appended (a detector's decoding and NMS, ``append_postprocess``) or
+    exported inside the graph (a segmenter's arg-max, which then runs after the last dequantize).
     """
-    form = int8_form(source.model)
-    check_int8_form(source.model, form, resolution or source.preprocessing.resolution)
+    network = export_module(source.model, postprocess=False)
+    form = int8_form(network)
+    resolution = resolution or source.preprocessing.resolution
+    check_int8_form(network, form, resolution)
+    append = getattr(source.model, "append_postprocess", None) if postprocess else None
     with temporary_directory("int8-form") as work:
         float_path = Path(work) / "int8-form.onnx"
         export_onnx(ModelSource(form, source.name, source.preprocessing, source.class_names), float_path, batch=batch,
-                    resolution=resolution, opset=opset, exporter=exporter, postprocess=postprocess)
-        return quantize_onnx(float_path, out_path, calib, method=method, limit=limit,
-                             extra_meta={"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})})
+                    resolution=resolution, opset=opset, exporter=exporter,
+                    postprocess=bool(postprocess) and append is None)
+        meta = {"form": "int8: widths padded to 16, integer hard-swish", **(extra_meta or {})}
+        if append is None:
+            return quantize_onnx(float_path, out_path, calib, method=method, limit=limit, extra_meta=meta)
+        network_path = Path(work) / "network.int8.onnx"
+        report = quantize_onnx(float_path, network_path, calib, method=method, limit=limit,
+                               extra_meta={**meta, "postprocess": "float, after the INT8 network"})
+        append(network_path, out_path, resolution, opset, exporter)
+        return QuantizeReport(str(out_path), report.method, report.calibration_images, Path(out_path).stat().st_size,
+                              report.float_size_bytes)

@@ -184,6 +184,14 @@ class SSD(nn.Module):
         """What ``mobilenet export`` writes: the detections (NMS inside), or the raw head outputs."""
         return self if postprocess else RawOutputs(self)
 
+    def append_postprocess(self, network: Any, out_path: Any, resolution: int, opset: int,
+                           exporter: str = "dynamo") -> None:
+        """An exported network (``export_form(postprocess=False)``, e.g. INT8) with this detector's
+        float post-processing after it, written to ``out_path`` (``export.append_postprocess``)."""
+        from mobilenet.tasks.detection.export import append_postprocess
+
+        append_postprocess(self, network, out_path, resolution, opset, exporter)
+
 
 class RawOutputs(nn.Module):
     """A detector's network before post-processing: box codes and class logits (decode them with
@@ -194,6 +202,14 @@ class RawOutputs(nn.Module):
     def __init__(self, detector: SSD) -> None:
         super().__init__()
         self.detector = detector
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.detector.config
+
+    @property
+    def in_chans(self) -> int:
+        return self.detector.in_chans
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.detector.forward_raw(x)

@@ -37,19 +37,26 @@ def class_scores(logits: torch.Tensor, score_fn: str) -> torch.Tensor:
     return probabilities[..., 1:]
 
 
+def _top(values: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` largest along the last axis, equal values in index order (ONNX ``TopK``'s rule,
+    so the exported graph breaks ties as PyTorch does)."""
+    top, index = values.sort(dim=-1, descending=True)
+    return top[..., :count], index[..., :count]
+
+
 def _candidates(boxes: torch.Tensor, scores: torch.Tensor,
                 spec: PostprocessSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(scores (B, T), boxes (B, T, 4), classes (B, T)) of every image's candidates."""
     batch, anchors, classes = scores.shape
     count = anchors if spec.candidates <= 0 else min(spec.candidates, anchors)
     if spec.nms == "per_class":
-        top, index = scores.transpose(1, 2).topk(count, dim=2)               # (B, C, k)
+        top, index = _top(scores.transpose(1, 2), count)                     # (B, C, k)
         index = index.reshape(batch, classes * count)
         labels = torch.arange(classes, device=scores.device).repeat_interleave(count).expand(batch, -1)
         top = top.reshape(batch, classes * count)
     else:
         best, best_class = scores.max(-1)
-        top, index = best.topk(count, dim=1)
+        top, index = _top(best, count)
         labels = best_class.gather(1, index)
     return top, boxes.gather(1, index.unsqueeze(-1).expand(-1, -1, 4)), labels
 
@@ -69,7 +76,7 @@ def detect(codes: torch.Tensor, logits: torch.Tensor, anchors: torch.Tensor, box
     if total < spec.max_detections:  # fewer candidates than outputs: pad with empty ones
         pad = spec.max_detections - total
         survivors, boxes, labels = F.pad(survivors, (0, pad)), F.pad(boxes, (0, 0, 0, pad)), F.pad(labels, (0, pad))
-    top, index = survivors.topk(spec.max_detections, dim=1)
+    top, index = _top(survivors, spec.max_detections)
     valid = top > 0
     out_boxes = boxes.gather(1, index.unsqueeze(-1).expand(-1, -1, 4)) * valid.unsqueeze(-1)
     out_classes = torch.where(valid, labels.gather(1, index), torch.full_like(index, -1))
