@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/mobilenet demo
 
+# Two workers (CI has two cores), one test module per worker at a time so that module fixtures
+# (the wheel, exported files) are built once; the slowest tests are listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope --durations=30
 
 # The tests without the end-to-end runs (`@pytest.mark.slow`: real data, the wheel in a fresh venv).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadscope -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs

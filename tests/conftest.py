@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import os
+
 import pytest
 import torch
 
 from tests.export.helpers import write_image_folder
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest workers on the two cores of CI: one intra-op thread each, so that they do not
+    # oversubscribe the cores (tests that time or export with N threads set them explicitly).
+    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

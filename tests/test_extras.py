@@ -107,7 +107,9 @@ def test_demo_without_onnx_and_matplotlib_trains_and_skips_the_export(tmp_path, 
     assert main(["demo", "--epochs", "1", "--max-images", "128", "--width-mult", "0.35", "--resolution", "32",
                  "--workers", "0", "--no-progress", "--output", str(tmp_path / "runs")]) == 0
     out, err = capsys.readouterr()
-    assert "accuracy    top-1" in out
+    for field in ("accuracy    top-1", "params", "MACs", "latency", "run folder"):
+        assert field in out, field
+    assert len(list((tmp_path / "runs").glob("*/best.pt"))) == 1
     assert "deploy      skipped: ONNX export needs onnx, which is not installed: pip install 'mobilenet[export]'" \
         in out
     assert "mobilenet[plots]" in err and "Traceback" not in err

@@ -87,7 +87,8 @@ def test_the_installed_package_is_the_wheel_and_knows_its_version(installed, tmp
 @pytest.mark.slow
 def test_the_demo_runs_from_the_wheel(installed, tmp_path):
     _, bin_dir, env = installed
-    out = _run([bin_dir / "mobilenet", "demo", "--epochs", "1", "--max-images", "256", "--no-progress"],
+    out = _run([bin_dir / "mobilenet", "demo", "--epochs", "1", "--max-images", "128", "--width-mult", "0.35",
+          "--resolution", "32", "--no-progress"],
                tmp_path, env).stdout
     for line in ("accuracy    top-1", "params", "onnx fp32", "onnx int8"):
         assert line in out, out

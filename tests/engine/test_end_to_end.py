@@ -1,4 +1,5 @@
-"""The commands end to end: train/eval on an image folder, the demo, fine-tuning real weights."""
+"""The commands end to end: train/eval on an image folder, fine-tuning real weights (the demo: tests/test_extras.py
+without its export, tests/test_wheel.py with it)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,6 @@ def test_train_eval_resume_on_an_image_folder(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("epoch   3/3")
     assert main(["train", "--recipe", "no-such-recipe"]) == 2
     assert "recipe 'no-such-recipe' not found" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_demo_reports_accuracy_cost_latency_and_the_run_folder(tmp_path, capsys):
-    assert main(["demo", "--epochs", "1", "--max-images", "256", "--output", str(tmp_path), *TINY_FLAGS]) == 0
-    out = capsys.readouterr().out
-    for field in ("accuracy    top-1", "params", "MACs", "latency", "run folder"):
-        assert field in out, field
-    assert (tmp_path / next(p.name for p in tmp_path.iterdir()) / "best.pt").is_file()
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_eval_mode_is_deterministic(name: str) -> None:
         assert torch.equal(model(x), model(x))
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [*FAMILIES, "mobilenet_v4_hybrid_large"])  # widths add no op kind to a trace
 def test_torch_export_traces(name: str) -> None:
     model = create_model(name).eval()
     x = torch.randn(1, 3, 97, 97)
