@@ -143,6 +143,7 @@ def delegation(path: str | Path, graph: Any = None) -> dict[str, Any]:
 class ExecuTorchFormat:
     name = "ExecuTorch"
     channels_last = False
+    fold_weights = True
 
     def __init__(self) -> None:
         self._graph = None
@@ -200,5 +201,5 @@ def executorch_runner(source: ModelSource | None, path: Path | None, batch: int,
     meta = loaded.program.metadata("forward")
     shape = tuple(meta.input_tensor_meta(0).sizes())
     x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-    method = loaded.method
-    return lambda: method.execute([x])
+    # the closure holds ``loaded``: a method whose program was garbage-collected reads freed memory
+    return lambda: loaded.method.execute([x])

@@ -160,6 +160,7 @@ def delegation(path: str | Path, threads: int | None = None) -> dict[str, Any]:
 class LiteRTFormat:
     name = "LiteRT"
     channels_last = True
+    fold_weights = False
 
     def __init__(self, hard_swish: str = DEFAULT_HARD_SWISH) -> None:
         if hard_swish not in HARD_SWISH_FORMS:
