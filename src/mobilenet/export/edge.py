@@ -16,9 +16,13 @@ The flow is the same for both:
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -38,6 +42,26 @@ PRECISIONS = ("fp32", "int8")
 
 Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 """A loaded file: a batch of images in NCHW float (as PyTorch takes them) -> ``{output name: array}``."""
+
+
+@contextlib.contextmanager
+def native_output() -> Iterator[io.StringIO]:
+    """Capture what native code (the converter, the interpreter) prints to stdout/stderr; yields the text
+    once the block ends. LiteRT logs its XNNPACK delegation there and nowhere else; ExecuTorch its loader's
+    complaints about a bad file."""
+    captured = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        for stream in (1, 2):
+            os.dup2(sink.fileno(), stream)
+        try:
+            yield captured
+        finally:
+            for stream, fd in zip((1, 2), saved):
+                os.dup2(fd, stream)
+                os.close(fd)
+            sink.seek(0)
+            captured.write(sink.read().decode(errors="replace"))
 
 
 class EdgeFormat(Protocol):
