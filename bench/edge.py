@@ -17,6 +17,8 @@ reused by later runs, so the timing can wait for a quiet machine:
 
     python bench/edge.py --build-only            # export every file (minutes per file)
     nice -n 10 python bench/edge.py --rounds 15  # time them
+    python bench/edge.py --no-build --models mobilenet_v2,my_model   # time only the files in --work
+                                                 # (<model><suffix> of the table, e.g. exports of a run)
 """
 
 from __future__ import annotations
@@ -108,8 +110,11 @@ def cpu_flags() -> str:
         return "lscpu unavailable"
     info = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     flags = set(info.get("Flags", "").split())
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs, flags: {' '.join(simd)}"
+    known = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+    have = " ".join(f for f in known if f in flags)
+    missing = " ".join(f for f in known if f not in flags)
+    return (f"{info.get('Model name', '?').strip()}, {info.get('CPU(s)', '?').strip()} CPUs, flags: {have}"
+            + (f" (no {missing})" if missing else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=20, help="timed calls per case and round")
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--build-only", action="store_true", help="export the missing files, time nothing")
+    parser.add_argument("--no-build", action="store_true",
+                        help="time the files already in --work; missing cases are '-' in the table")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     work = Path(args.work)
@@ -132,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             if "native" in column and not name.startswith("mobilenet_v3"):
                 continue  # V2 has no hard-swish
             path = work / f"{name}{suffix}"
+            if not path.exists() and args.no_build:
+                continue
             if not path.exists():
                 started = time.perf_counter()
                 build(name, suffix, path, args.calib)
@@ -170,14 +179,18 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             count = partitions(runtime, cases[key][1])
             cells.append(f"{median[key]:.2f}" + (f" ({count} part.)" if count is not None else ""))
-        fastest = min((c for c in INT8 if (name, c) in median), key=lambda c: median[name, c])
-        et = median[name, "et fp32"] / median[name, "et int8"]
-        verdict = "ok" if et >= TARGETS.get(name, 0) else "MISS"
+
+        def ratio(a: str, b: str) -> str:
+            return f"{median[name, a] / median[name, b]:.2f}" if (name, a) in median and (name, b) in median else "-"
+
+        int8 = [c for c in INT8 if (name, c) in median]
+        fastest = min(int8, key=lambda c: median[name, c]) if int8 else None
+        et = ratio("et fp32", "et int8")
+        verdict = "-" if et == "-" else ("ok" if float(et) >= TARGETS.get(name, 0) else "MISS")
+        versus = f"{ratio('ort tv fp32', fastest)} ({fastest})" if fastest else "-"
         print(f"| {name} | " + " | ".join(cells)
-              + f" | {et:.2f} ({verdict}, target {TARGETS.get(name, 0)}) "
-              f"| {median[name, 'litert fp32'] / median[name, 'litert int8']:.2f} "
-              f"| {median[name, 'ort fp32'] / median[name, 'ort int8']:.2f} "
-              f"| {median[name, 'ort tv fp32'] / median[name, fastest]:.2f} ({fastest}) |")
+              + f" | {et} ({verdict}, target {TARGETS.get(name, 0)}) | {ratio('litert fp32', 'litert int8')} "
+              f"| {ratio('ort fp32', 'ort int8')} | {versus} |")
     return 0
 
 

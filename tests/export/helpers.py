@@ -70,3 +70,22 @@ def registered_tiny() -> Iterator[str]:
         yield TINY
     finally:
         MODELS.pop(TINY, None)
+
+
+def export_through_cli(source, folder: Path, target: str, suffix: str, *options: str) -> list[dict]:
+    """``source`` saved as our ``.safetensors`` and exported by ``mobilenet export --format target``
+    into ``folder/tiny<suffix>`` with ``options``; the report's rows (one per file written)."""
+    import contextlib
+    import io
+    import json
+
+    from mobilenet.cli.main import main
+    from mobilenet.weights.format import save
+
+    weights = save(source.model, folder / "tiny.safetensors", source.preprocessing, source.class_names)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["export", str(weights), "--format", target, "-o", str(folder / f"tiny{suffix}"), *options,
+                     "--report-format", "json"])
+    assert code == 0, f"mobilenet export --format {target} failed"
+    return json.loads(printed.getvalue())

@@ -15,7 +15,8 @@ from torch import nn
 
 pytest.importorskip("litert_torch", reason="the litert extra is not installed")
 
-from tests.export.helpers import perturbed, registered_tiny, write_image_folder  # noqa: E402
+from tests.export.helpers import (export_through_cli, perturbed, registered_tiny,  # noqa: E402
+                                  write_image_folder)
 
 from mobilenet.cli.main import main  # noqa: E402
 from mobilenet.data.preprocessing import Preprocessing  # noqa: E402
@@ -45,19 +46,21 @@ def source(tiny) -> ModelSource:
 
 @pytest.fixture(scope="module")
 def files(source, tmp_path_factory) -> dict:
-    """The float and INT8 files of the tiny model, exported once for the module's tests."""
+    """The float and INT8 files of the tiny model, exported once through the CLI for the module's tests
+    (lowering is the slow part: each export here saves one in CI)."""
     root = tmp_path_factory.mktemp("litert")
     images = write_image_folder(root / "images")
     torch.set_num_threads(1)
-    fp32 = litert.export_litert(source, root / "tiny.tflite", check_images=images)
-    int8 = litert.export_litert(source, root / "tiny.int8.tflite", "int8", calib=images, check_images=images)
+    fp32, int8 = export_through_cli(source, root, "tflite", ".tflite", "--int8", "--calib", str(images),
+                                    "--calib-method", "minmax")
     return {"fp32": fp32, "int8": int8, "images": images}
 
 
 def test_float_file_matches_pytorch_by_signature_name(files, source) -> None:
     report = files["fp32"]
-    assert report.diff_random <= 1e-4 and report.diff_real is not None and report.diff_real <= 1e-4
-    runner = litert.interpreter(report.path)
+    assert report["precision"] == "fp32" and report["max_diff_random"] <= 1e-4
+    assert report["max_diff_real"] is not None and report["max_diff_real"] <= 1e-4
+    runner = litert.interpreter(report["file"])
     signature = next(iter(runner.get_signature_list().values()))
     assert signature["outputs"] == ["logits"]
     assert list(runner.get_input_details()[0]["shape"]) == [1, 32, 32, 3]  # NHWC, as LiteRT users feed it
@@ -65,19 +68,20 @@ def test_float_file_matches_pytorch_by_signature_name(files, source) -> None:
     with torch.no_grad():
         expected = fold_batch_norm(source.model)(x).numpy()
     assert np.abs(expected).max() > 0.5
-    assert np.abs(litert.predictor(report.path)(x.numpy())["logits"] - expected).max() <= 1e-4
-    assert report.details["xnnpack_partitions"] == 1
+    assert np.abs(litert.predictor(report["file"])(x.numpy())["logits"] - expected).max() <= 1e-4
+    assert report["xnnpack_partitions"] == 1
 
 
 def test_our_tflite_reader_reads_the_metadata_and_labels_back(files) -> None:
-    graph = read_graph(files["fp32"].path)
+    graph = read_graph(files["fp32"]["file"])
     record = json.loads(graph.metadata[litert.METADATA_NAME])
     assert record["class_names"] == CLASSES and record["outputs"] == ["logits"] and record["layout"] == "NHWC"
     assert graph.associated_files[litert.LABELS_FILE].decode().splitlines() == CLASSES
     assert labels(graph, 2) == CLASSES
     pre = preprocessing(graph, 32)
     assert pre["mean"] == [0.5] * 3 and pre["std"] == [0.25] * 3 and pre["resize_mode"] == "squash"
-    assert litert.read_metadata(files["int8"].path)["quantization"]["activations"] == "int8 per-tensor"
+    quantization = litert.read_metadata(files["int8"]["file"])["quantization"]
+    assert quantization["activations"] == "int8 per-tensor" and quantization["calibration"] == "minmax"
 
 
 def _hard_swish_inputs(path: str) -> list[str]:
@@ -87,12 +91,13 @@ def _hard_swish_inputs(path: str) -> list[str]:
 
 def test_int8_file_stays_in_one_xnnpack_partition(files) -> None:
     report = files["int8"]
-    assert report.diff_random <= 0.1 and report.diff_real <= 0.1
-    assert report.details["xnnpack_partitions"] == 1
+    assert report["precision"] == "int8 ptq" and report["max_diff_random"] <= 0.1 and report["max_diff_real"] <= 0.1
+    assert report["xnnpack_partitions"] == 1 and 0.0 <= report["top1_agreement"] <= 1.0
     # stem, the expand and depthwise convs of blocks 1 and 2, the last conv and the head
-    assert _hard_swish_inputs(report.path) == ["FLOAT32"] * 7
-    assert report.details["ops"]["CONV_2D"] >= 8 and report.details["ops"]["DEQUANTIZE"] >= 3
-    graph = read_graph(report.path)
+    assert _hard_swish_inputs(report["file"]) == ["FLOAT32"] * 7
+    ops = litert.delegation(report["file"])["ops"]
+    assert ops["CONV_2D"] >= 8 and ops["DEQUANTIZE"] >= 3
+    graph = read_graph(report["file"])
     weights = [graph.tensors[op.inputs[1]].dtype for op in graph.operators if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D")]
     assert set(weights) == {"INT8"} and len(weights) >= 11
 
@@ -106,33 +111,34 @@ def test_native_int8_hard_swish_splits_the_graph(source, files, tmp_path) -> Non
     assert report.details["xnnpack_partitions"] > 1
     x = torch.randn(4, 3, 32, 32).numpy()
     native = litert.predictor(report.path)
-    ours = litert.predictor(files["int8"].path)
+    ours = litert.predictor(files["int8"]["file"])
     a = np.concatenate([native(x[i:i + 1])["logits"] for i in range(4)])
     b = np.concatenate([ours(x[i:i + 1])["logits"] for i in range(4)])
     assert np.abs(a - b).max() <= 0.1 * float(np.ptp(b))
 
 
-def test_accuracy_of_a_file_uses_its_own_preprocessing_and_classes(files) -> None:
-    result = file_accuracy("litert", files["int8"].path, files["images"])
+def test_accuracy_of_a_file_uses_its_own_preprocessing_and_classes(files, capsys) -> None:
+    result = file_accuracy("litert", files["int8"]["file"], files["images"])
     assert result.count == 8 and 0 <= result.correct <= 8
+    # `mobilenet eval` runs the file too, with the same images, classes and preprocessing
+    argv = ["eval", files["int8"]["file"], "--data", str(files["images"]), "--workers", "0", "--format", "json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 8 and summary["top1"] == pytest.approx(result.top1)
 
 
-def test_cli_export_and_bench(tiny, tmp_path, capsys) -> None:
-    images = write_image_folder(tmp_path / "images")
-    out = tmp_path / "m.tflite"
-    assert main(["export", tiny, "-o", str(out), "--int8", "--calib", str(images), "--calib-method", "minmax"]) == 0
-    printed = capsys.readouterr().out
-    assert "int8 ptq" in printed and (tmp_path / "m.int8.tflite").is_file()
-    assert main(["bench", str(out), str(tmp_path / "m.int8.tflite"), "--runtime", "litert", "--threads", "1",
+def test_cli_bench_runs_both_files(files, capsys) -> None:
+    assert main(["bench", files["fp32"]["file"], files["int8"]["file"], "--runtime", "litert", "--threads", "1",
                  "--runs", "3", "--warmup", "1", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["precision"], r["runtime"]) for r in rows] == [("fp32", "litert"), ("int8", "litert")]
+    assert all(r["p50_ms"] > 0 for r in rows)
 
 
 @pytest.mark.parametrize("cut", [None, 300])
 def test_corrupt_files_are_one_line_errors(files, tmp_path, cut, capsys) -> None:
     bad = tmp_path / "bad.tflite"
-    bad.write_bytes(b"garbage, not a flatbuffer" if cut is None else Path(files["fp32"].path).read_bytes()[:cut])
+    bad.write_bytes(b"garbage, not a flatbuffer" if cut is None else Path(files["fp32"]["file"]).read_bytes()[:cut])
     with pytest.raises(ValueError):
         litert.predictor(bad)
     assert main(["bench", str(bad), "--runtime", "litert", "--runs", "1", "--warmup", "0"]) == 2

@@ -1,6 +1,7 @@
 """``mobilenet eval MODEL [--data DIR]``: the task's metrics of a trained model on labelled images.
 
-MODEL is a training checkpoint or run folder (its ``best.pt``), our ``.safetensors`` file, or a
+MODEL is a training checkpoint or run folder (its ``best.pt``), our ``.safetensors`` file, an exported
+``.onnx``/``.tflite``/``.pte`` file (run by onnxruntime, LiteRT, ExecuTorch), or a
 registered name with ``--weights``. Classification reports top-1/top-5, per-class accuracy and the
 confusion matrix; detection and segmentation report their own metrics. Messages go to stderr,
 so ``--format json`` prints valid JSON only.
@@ -34,19 +35,30 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def onnx_source(path: str, resolution: int | None) -> tuple[Any, str]:
-    """An exported ``.onnx`` file (float or INT8) as a model source, with its metadata's preprocessing,
-    class names and task."""
+EXPORTED = {".onnx": "onnxruntime", ".tflite": "litert", ".pte": "executorch"}
+"""Exported files ``eval`` runs, by suffix, and the runtime that runs each."""
+
+
+def exported_source(path: str, resolution: int | None) -> tuple[Any, str]:
+    """An exported ``.onnx``, ``.tflite`` or ``.pte`` file (float or INT8) as a model source, run by its
+    runtime, with its metadata's preprocessing, class names and task."""
     from mobilenet.data.preprocessing import Preprocessing
-    from mobilenet.export.onnx import OnnxModel
     from mobilenet.sources import ModelSource
 
-    model = OnnxModel(path)
+    runtime = EXPORTED[Path(path).suffix.lower()]
+    if runtime == "onnxruntime":
+        from mobilenet.export.onnx import OnnxModel
+
+        model: Any = OnnxModel(path)
+    else:
+        from mobilenet.export.edge import EdgeModel
+
+        model = EdgeModel(runtime, path)  # the runtime's loader names its extra when it is missing
     if "preprocessing" not in model.metadata:
         raise ValueError(f"{path!r} has no mobilenet metadata (preprocessing); export it with `mobilenet export`")
     pre = Preprocessing.from_dict(model.metadata["preprocessing"])
     pre = pre.at_resolution(resolution) if resolution else pre
-    source = ModelSource(model, Path(path).stem, pre, list(model.metadata.get("class_names") or []), "onnx")
+    source = ModelSource(model, Path(path).stem, pre, list(model.metadata.get("class_names") or []), runtime)
     return source, str(model.metadata.get("task", "classification"))
 
 
@@ -66,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise ValueError("give the model to evaluate (a run folder, checkpoint, .safetensors file, or a name "
                          "with --weights)")
-    if args.model.endswith(".onnx"):
-        source, task_name = onnx_source(args.model, args.resolution)
+    if Path(args.model).suffix.lower() in EXPORTED:
+        source, task_name = exported_source(args.model, args.resolution)
     else:
         source = open_source(**model_source_args(args))
         task_name = source.model.config.task

@@ -221,7 +221,8 @@ def export_edge_files(args: argparse.Namespace, source: Any, output: Path, targe
     except ValueError:
         raise ValueError(f"the batch size of {target} files is a positive integer, got {args.batch_size!r}") from None
     common = {"resolution": args.resolution, "batch": batch, "postprocess": args.postprocess,
-              "check_images": args.check_images or args.calib, **options}
+              "check_images": args.check_images or args.calib,
+              "log": lambda line: print(line, file=sys.stderr), **options}  # stdout is the report only
     reports = [export(source, output, "fp32", **common)]
     if args.int8:
         lr = qat_rate(args, source) if args.qat_epochs else 0.0

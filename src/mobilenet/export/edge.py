@@ -16,9 +16,13 @@ The flow is the same for both:
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -40,11 +44,33 @@ Predictor = Callable[[np.ndarray], dict[str, np.ndarray]]
 """A loaded file: a batch of images in NCHW float (as PyTorch takes them) -> ``{output name: array}``."""
 
 
+@contextlib.contextmanager
+def native_output() -> Iterator[io.StringIO]:
+    """Capture what native code (the converter, the interpreter) prints to stdout/stderr; yields the text
+    once the block ends. LiteRT logs its XNNPACK delegation there and nowhere else; ExecuTorch its loader's
+    complaints about a bad file."""
+    captured = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        for stream in (1, 2):
+            os.dup2(sink.fileno(), stream)
+        try:
+            yield captured
+        finally:
+            for stream, fd in zip((1, 2), saved):
+                os.dup2(fd, stream)
+                os.close(fd)
+            sink.seek(0)
+            captured.write(sink.read().decode(errors="replace"))
+
+
 class EdgeFormat(Protocol):
     name: str
     """The runtime's name in messages (``LiteRT``)."""
     channels_last: bool
     """Whether the file takes NHWC images (LiteRT) rather than NCHW (ExecuTorch)."""
+    fold_weights: bool
+    """Whether INT8 weights reach the lowering as int8 constants (``pt2e.quantize``)."""
 
     def form(self, folded: torch.nn.Module, precision: str) -> torch.nn.Module:
         """The BN-folded model as this runtime quantizes it best (e.g. how hard-swish is written)."""
@@ -185,10 +211,10 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
         if qat_epochs:
             module = pt2e.quantize_aware(source, wrap, example, fmt.quantizer(True, calib_method), batches,
                                          qat_data or calib, qat_epochs, lr=qat_lr, channels_last=fmt.channels_last,
-                                         log=log)
+                                         fold_weights=fmt.fold_weights, log=log)
         else:
             module = pt2e.quantize(float_module, example, fmt.quantizer(False, calib_method),
-                                   [_fed(fmt, b) for b in batches])
+                                   [_fed(fmt, b) for b in batches], fold_weights=fmt.fold_weights)
         extra["quantization"] = {"scheme": "PT2E", "weights": "int8 per-channel symmetric",
                                  "activations": "int8 per-tensor", "calibration": calib_method,
                                  "calibration_images": sum(len(b) for b in batches), "qat_epochs": qat_epochs}
@@ -230,15 +256,34 @@ def file_accuracy(runtime: str, path: str | Path, folder: str | Path, threads: i
     """Top-1 (``export.accuracy.Accuracy``) of an exported LiteRT or ExecuTorch file on
     ``folder/<class>/<image>``, with the preprocessing, class names and batch stored in the file."""
     from mobilenet.export.accuracy import accuracy
-    from mobilenet.export.runtimes import get_runtime
 
-    entry = get_runtime(runtime)
-    if entry.predictor is None or entry.metadata is None:
-        raise ValueError(f"runtime {runtime!r} does not run LiteRT or ExecuTorch files")
-    meta = entry.metadata(Path(path))
-    if "preprocessing" not in meta or not meta.get("outputs"):
-        raise ValueError(f"{str(path)!r} has no mobilenet metadata; export it with `mobilenet export`")
-    predict = entry.predictor(Path(path), threads)
-    batch, first = int(meta.get("batch", 1)), meta["outputs"][0]
-    return accuracy(lambda x: run_file(predict, torch.from_numpy(x), batch)[first], folder, meta["preprocessing"],
-                    meta.get("class_names") or ())
+    model = EdgeModel(runtime, path, threads)
+    first = model.output_names[0]
+    return accuracy(lambda x: run_file(model.predict, torch.from_numpy(x), model.batch)[first], folder,
+                    model.metadata["preprocessing"], model.metadata.get("class_names") or ())
+
+class EdgeModel(torch.nn.Module):
+    """An exported LiteRT or ExecuTorch file behind PyTorch's module interface (as ``onnx.OnnxModel``),
+    so ``eval`` runs it like the model it came from: ``forward`` takes NCHW float images of any
+    number (fed in the file's fixed batch) and returns its outputs as tensors (one tensor, or a tuple
+    in the metadata's output order); ``metadata`` is the record stored in the file."""
+
+    def __init__(self, runtime: str, path: str | Path, threads: int | None = None) -> None:
+        from mobilenet.export.runtimes import get_runtime
+
+        super().__init__()
+        entry = get_runtime(runtime)
+        if entry.predictor is None or entry.metadata is None:
+            raise ValueError(f"runtime {runtime!r} does not run LiteRT or ExecuTorch files")
+        self.path = str(path)
+        self.metadata = entry.metadata(Path(path))
+        if "preprocessing" not in self.metadata or not self.metadata.get("outputs"):
+            raise ValueError(f"{self.path!r} has no mobilenet metadata; export it with `mobilenet export`")
+        self.predict = entry.predictor(Path(path), threads)
+        self.batch = int(self.metadata.get("batch", 1))
+        self.output_names = [str(name) for name in self.metadata["outputs"]]
+
+    def forward(self, x: torch.Tensor) -> Any:
+        outputs = run_file(self.predict, x.detach().cpu().float(), self.batch)
+        tensors = tuple(torch.from_numpy(outputs[name]) for name in self.output_names)
+        return tensors[0] if len(tensors) == 1 else tensors

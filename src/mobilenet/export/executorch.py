@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mobilenet.export.edge import EdgeExportReport, Predictor, export_edge
+from mobilenet.export.edge import EdgeExportReport, Predictor, export_edge, native_output
 from mobilenet.extras import require
 from mobilenet.sources import ModelSource
 
@@ -61,7 +61,8 @@ def _program(path: str | Path) -> Any:
                          "`mobilenet export --format executorch`")
     runtime = require("executorch.runtime", "the ExecuTorch runtime").Runtime.get()
     try:
-        return runtime.load_program(raw)
+        with native_output():  # the loader's own log lines: the error below says it in one line
+            return runtime.load_program(raw)
     except Exception as error:  # RuntimeError from the C++ loader for truncated or corrupt files
         raise ValueError(f"ExecuTorch cannot load {str(path)!r} (truncated or corrupt?): "
                          f"{(str(error).strip().splitlines() or [''])[0][:160]}") from None
@@ -143,6 +144,7 @@ def delegation(path: str | Path, graph: Any = None) -> dict[str, Any]:
 class ExecuTorchFormat:
     name = "ExecuTorch"
     channels_last = False
+    fold_weights = True
 
     def __init__(self) -> None:
         self._graph = None
@@ -200,5 +202,5 @@ def executorch_runner(source: ModelSource | None, path: Path | None, batch: int,
     meta = loaded.program.metadata("forward")
     shape = tuple(meta.input_tensor_meta(0).sizes())
     x = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-    method = loaded.method
-    return lambda: method.execute([x])
+    # the closure holds ``loaded``: a method whose program was garbage-collected reads freed memory
+    return lambda: loaded.method.execute([x])

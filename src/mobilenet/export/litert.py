@@ -19,19 +19,16 @@ HARD_SWISH, so an INT8 MobileNetV3 would fall apart into one partition per hard-
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
-from mobilenet.export.edge import EdgeExportReport, Predictor, export_edge
+from mobilenet.export.edge import EdgeExportReport, Predictor, export_edge, native_output
 from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH, HARD_SWISH_FORMS, float_hard_swish
 from mobilenet.extras import require
 from mobilenet.sources import ModelSource
@@ -40,25 +37,6 @@ from mobilenet.weights.tflite import OUR_METADATA
 SUFFIX = ".tflite"
 METADATA_NAME = OUR_METADATA
 LABELS_FILE = "labels.txt"
-
-
-@contextlib.contextmanager
-def native_output() -> Iterator[io.StringIO]:
-    """Capture what native code (the converter, the interpreter) prints to stdout/stderr; yields the text
-    once the block ends. LiteRT logs its XNNPACK delegation there and nowhere else."""
-    captured = io.StringIO()
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        saved = [os.dup(1), os.dup(2)]
-        for stream in (1, 2):
-            os.dup2(sink.fileno(), stream)
-        try:
-            yield captured
-        finally:
-            for stream, fd in zip((1, 2), saved):
-                os.dup2(fd, stream)
-                os.close(fd)
-            sink.seek(0)
-            captured.write(sink.read().decode(errors="replace"))
 
 
 def with_metadata(model: bytes, record: dict[str, Any]) -> bytes:
@@ -160,6 +138,7 @@ def delegation(path: str | Path, threads: int | None = None) -> dict[str, Any]:
 class LiteRTFormat:
     name = "LiteRT"
     channels_last = True
+    fold_weights = False
 
     def __init__(self, hard_swish: str = DEFAULT_HARD_SWISH) -> None:
         if hard_swish not in HARD_SWISH_FORMS:

@@ -61,6 +61,8 @@ def _prepared(module: torch.nn.Module, example: torch.Tensor, quantizer: Any, qa
 
     # QAT trains on batches of any size; the file gets the example's batch when it is exported again
     dims = {next(iter(_arguments(module))): {0: torch.export.Dim("batch", min=1, max=4096)}} if qat else None
+    if qat and len(example) == 1:  # torch.export specializes a dim whose example size is 1
+        example = example.expand(2, *example.shape[1:]).contiguous()
     graph = torch.export.export(module.eval(), (example,), dynamic_shapes=dims).module()
     prepared = prepare_qat_pt2e(graph, quantizer) if qat else prepare_pt2e(graph, quantizer)
     return allow_exported_model_train_eval(prepared)
@@ -80,29 +82,32 @@ def _observe(prepared: torch.nn.Module, batches: Iterable[torch.Tensor]) -> None
 
 
 def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,
-             batches: Iterable[torch.Tensor]) -> torch.fx.GraphModule:
+             batches: Iterable[torch.Tensor], fold_weights: bool = False) -> torch.fx.GraphModule:
     """Post-training INT8: ``module`` (BN folded, eval mode) observed on ``batches``, then converted.
 
     The result is the quantized reference graph: it runs in PyTorch with float ops between
     quantize/dequantize pairs, and it is what ``torch.export`` hands to the runtime's lowering.
+    ``fold_weights``: weights stored as int8 constants (ExecuTorch, which has no kernel for a
+    ``quantize_per_channel`` left outside XNNPACK), else as float weights with their quantize op
+    (litert-torch quantizes them itself).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     prepared = _prepared(module, example, quantizer, qat=False)
     _observe(prepared, batches)
-    return convert_pt2e(prepared, fold_quantize=False)
+    return convert_pt2e(prepared, fold_quantize=fold_weights)
 
 
 def quantize_aware(source: ModelSource, module: Callable[[torch.nn.Module], torch.nn.Module],
                    example: torch.Tensor, quantizer: Any, batches: list[torch.Tensor], train_dir: str | Path,
-                   epochs: int, lr: float = 0.005, channels_last: bool = False,
+                   epochs: int, lr: float = 0.005, channels_last: bool = False, fold_weights: bool = False,
                    log: Callable[[str], None] = print) -> torch.fx.GraphModule:
     """INT8 after quantization-aware fine-tuning: the BN-folded model with the quantizer's fake
     quantization (weights per channel, activations per tensor, ranges first taken from ``batches``)
     fine-tuned for ``epochs`` on ``train_dir/<class>/<image>``, then converted.
 
     ``module`` wraps the folded model into what is exported (named outputs, and NHWC input when
-    ``channels_last``, LiteRT's layout).
+    ``channels_last``, LiteRT's layout); ``fold_weights`` as for ``quantize``.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
@@ -113,7 +118,7 @@ def quantize_aware(source: ModelSource, module: Callable[[torch.nn.Module], torc
     fine_tune(_Trainable(prepared, channels_last), train_dir, source.preprocessing, source.class_names, epochs, lr=lr,
               log=log)
     prepared.eval()
-    return convert_pt2e(prepared, fold_quantize=False)
+    return convert_pt2e(prepared, fold_quantize=fold_weights)
 
 
 class _Trainable(torch.nn.Module):
