@@ -55,7 +55,10 @@ def native_output() -> Iterator[io.StringIO]:
         for stream in (1, 2):
             os.dup2(sink.fileno(), stream)
         try:
-            yield captured
+            # bindings that log through Python's sys.stdout/sys.stderr (ExecuTorch's loader) rather than the
+            # file descriptors: those objects are not fd 1/2 when something (a test, a notebook) replaced them
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                yield captured
         finally:
             for stream, fd in zip((1, 2), saved):
                 os.dup2(fd, stream)
