@@ -37,7 +37,7 @@ def test_the_table_of_extras_is_pyprojects():
         names = [req.split(">")[0].split("=")[0].split("[")[0].strip().replace("-", "_") for req in extras[extra]]
         assert module in names, (module, extra, extras[extra])
     assert install_hint("onnxruntime.quantization") == "pip install 'mobilenet[export]'"
-    with pytest.raises(ValueError, match="'sklearn' is not an optional dependency; known: h5py, "):
+    with pytest.raises(ValueError, match="'sklearn' is not an optional dependency; known: ai_edge_litert, executorch, h5py, "):
         install_hint("sklearn")
 
 
