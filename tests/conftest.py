@@ -27,6 +27,16 @@ REAL_IMAGES = SHARED / "data" / "images"
 
 
 @pytest.fixture(scope="session")
+def one_thread():
+    """One intra-op thread for tests of tiny tensors, where thread hand-offs cost more than they save; for the
+    rest of the session, so that module fixtures (e.g. a reference training run) and tests agree on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared`` (real photos, checkpoints); tests that need it skip where it is absent."""
     if not SHARED.is_dir():

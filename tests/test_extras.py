@@ -13,7 +13,6 @@ from typing import Callable
 import pytest
 
 from mobilenet.extras import EXTRAS, MissingExtra, available, install_hint, require
-from tests.engine.conftest import one_thread  # noqa: F401  (tiny tensors: one thread, as the engine tests)
 
 REPO = Path(__file__).resolve().parents[1]
 

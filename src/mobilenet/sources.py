@@ -12,7 +12,7 @@ The input size and preprocessing come from the weights (record, file, checkpoint
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,15 @@ class ModelSource:
     def resolution(self) -> int:
         return self.preprocessing.resolution
 
+    def at_resolution(self, resolution: int | None) -> "ModelSource":
+        """This source run at ``resolution`` (None: its own), refused when the model cannot take that size."""
+        if resolution is None:
+            return self
+        check = getattr(self.model, "_check_size", None)
+        if check is not None:
+            check(int(resolution), "resolution")
+        return replace(self, preprocessing=self.preprocessing.at_resolution(int(resolution)))
+
 
 def open_source(source: str, weights: str | None = None, resolution: int | None = None,
                 cache_dir: str | None = None, **options: Any) -> ModelSource:
@@ -68,8 +77,8 @@ def open_source(source: str, weights: str | None = None, resolution: int | None 
         model, checkpoint = model_from_checkpoint(path, prefer="best.pt")
         checkpoint_path = Path(checkpoint["path"])
         pre = as_preprocessing(checkpoint.get("preprocessing"), model.resolution)
-        return _sized(ModelSource(model, checkpoint_path.parent.name or checkpoint_path.stem, pre,
-                                  list(checkpoint.get("class_names") or []), "checkpoint", checkpoint), resolution)
+        return ModelSource(model, checkpoint_path.parent.name or checkpoint_path.stem, pre,
+                           list(checkpoint.get("class_names") or []), "checkpoint", checkpoint).at_resolution(resolution)
     elif source in RECORDS or path.is_file():
         model = create_model(weights=source, cache_dir=cache_dir, **options)
         kind, name = "weights", source.replace("/", "_") if source in RECORDS else path.stem
@@ -77,7 +86,7 @@ def open_source(source: str, weights: str | None = None, resolution: int | None 
         raise FileNotFoundError(f"{source!r} is neither a registered model (see `mobilenet list`), a weights record "
                                 "(`mobilenet weights list`), nor an existing weights file, checkpoint or run folder")
     pre = as_preprocessing(model.preprocessing or default_preprocessing(model))
-    return _sized(ModelSource(model.eval(), name, pre, list(getattr(model, "class_names", []) or []), kind), resolution)
+    return ModelSource(model.eval(), name, pre, list(getattr(model, "class_names", []) or []), kind).at_resolution(resolution)
 
 
 def _is_checkpoint(path: Path) -> bool:
@@ -86,12 +95,3 @@ def _is_checkpoint(path: Path) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _sized(source: ModelSource, resolution: int | None) -> ModelSource:
-    if resolution is not None:
-        check = getattr(source.model, "_check_size", None)
-        if check is not None:
-            check(int(resolution), "resolution")
-        source.preprocessing = source.preprocessing.at_resolution(resolution)
-    return source

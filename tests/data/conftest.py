@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 from tests.data.helpers import write_digit_folder
-from tests.engine.conftest import one_thread  # noqa: F401  (tiny tensors: one thread, as the engine tests)
 
 
 @pytest.fixture
 def digit_folder(tmp_path) -> Path:
     return write_digit_folder(tmp_path / "digits")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread) -> None:
+    """Tiny tensors: one intra-op thread (``one_thread`` of tests/conftest.py)."""

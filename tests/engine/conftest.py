@@ -4,12 +4,8 @@ thread hand-offs cost more than they save, and the CI machine is shared with oth
 from __future__ import annotations
 
 import pytest
-import torch
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread) -> None:
+    """Tiny tensors: one intra-op thread (``one_thread`` of tests/conftest.py)."""

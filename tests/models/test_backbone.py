@@ -13,12 +13,7 @@ FAMILIES = ["mobilenet_v1_025", "mobilenet_v2_035", "mobilenet_v3_large_035", "m
             "mobilenet_v3_small_minimal_075", "mobilenet_v4_conv_small_050", "mobilenet_v4_hybrid_medium"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -35,12 +35,7 @@ IMAGES = ("bird.bmp", "cat.bmp", "cats_and_dogs.jpg", "grace_hopper.bmp", "hot_d
 NEAR_TIE = {(V1, "grace_hopper.bmp")}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -189,12 +189,8 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
         raise ValueError(f"{fmt.name} INT8 needs calibration images: a folder of representative images")
     if qat_epochs and precision != "int8":
         raise ValueError("quantization-aware training only applies to INT8")
-    resolution = int(resolution or source.preprocessing.resolution)
-    check_size = getattr(source.model, "_check_size", None)
-    if check_size is not None:
-        check_size(resolution, "resolution")
-    pre = source.preprocessing.at_resolution(resolution)
-    source = ModelSource(source.model, source.name, pre, source.class_names, source.kind, source.checkpoint)
+    source = source.at_resolution(resolution or source.resolution)
+    pre, resolution = source.preprocessing, source.resolution
     channels = int(getattr(source.model, "in_chans", 3))
     names = output_names(export_module(source.model, postprocess))
     wrap = exported_form(fmt, source.model, postprocess, precision)

@@ -20,7 +20,7 @@ from mobilenet.cost.published import PUBLISHED_TOP1
 from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.bench import Artifacts, bench_case
 from mobilenet.models.registry import list_models
-from mobilenet.sources import ModelSource, open_source
+from mobilenet.sources import open_source
 from mobilenet.weights.records import list_records
 
 FAMILIES = {"v1": "mobilenet_v1*", "v2": "mobilenet_v2*", "v3_large": "mobilenet_v3_large*",
@@ -85,8 +85,7 @@ def fit(budget: Budget, versions: list[str] | None = None, resolutions: tuple[in
         record = weights or default_record(name)
         for resolution in sorted(resolutions, reverse=True):
             if base is not None:
-                source = ModelSource(base.model, base.name, base.preprocessing.at_resolution(resolution),
-                                     base.class_names, base.kind)
+                source = base.at_resolution(resolution)
             else:
                 source = open_source(name, resolution=resolution)
                 source.name = f"{name}@{resolution}"

@@ -205,12 +205,8 @@ def export_onnx(source: ModelSource, path: str | Path, batch: str | int = "dynam
             raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}") from None
         if batch < 1:
             raise ValueError(f"batch must be 'dynamic' or a positive integer, got {batch!r}")
-    resolution = resolution or source.preprocessing.resolution
-    check_size = getattr(source.model, "_check_size", None)
-    if check_size is not None:
-        check_size(resolution, "resolution")
-    pre = source.preprocessing.at_resolution(resolution)
-    source = ModelSource(source.model, source.name, pre, source.class_names, source.kind, source.checkpoint)
+    source = source.at_resolution(resolution or source.resolution)
+    pre, resolution = source.preprocessing, source.resolution
     channels = int(getattr(source.model, "in_chans", 3))
     real = load_images(list_images(check_images, "check-images folder")[:check_limit], pre) \
         if check_images and channels == 3 else None

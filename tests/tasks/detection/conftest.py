@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-from tests.engine.conftest import one_thread  # noqa: F401
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread) -> None:
+    """Tiny tensors: one intra-op thread (``one_thread`` of tests/conftest.py)."""

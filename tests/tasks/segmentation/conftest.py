@@ -6,16 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread) -> None:
+    """Tiny tensors: one intra-op thread (``one_thread`` of tests/conftest.py)."""
 
 
 CLASSES = ("background", "square", "bar")
