@@ -3,7 +3,11 @@
 For mobilenet_v2, mobilenet_v3_large and mobilenet_v3_small at 224, batch 1, 2 threads (random weights:
 latency does not depend on them; INT8 calibrated on real photos), every case below is timed in
 interleaved rounds (round r times each case for ``--calls`` calls, then round r + 1 ...), so load
-from other processes hits all cases alike; the table gives medians and ratios from the same run:
+from other processes hits all cases alike; the table gives medians and ratios from the same run.
+The runtimes' thread pools live in the same process and their idle threads spin for a while
+(onnxruntime's, XNNPACK's pthreadpool): before each case's calls the bench sleeps ``--gap`` seconds
+and runs ``--warmup`` untimed calls, so one runtime's spinning threads do not take the cores from
+the next (without the gap, the same file measured 30-130% slower depending on its neighbour):
 
 - onnxruntime fp32 of torchvision's model exported with ``torch.onnx.export`` (the baseline),
   our fp32 ONNX and our INT8 QDQ (``mobilenet export --int8``);
@@ -125,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds")
     parser.add_argument("--calls", type=int, default=20, help="timed calls per case and round")
     parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--gap", type=float, default=0.2, help="seconds of sleep before each case's calls")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before each case's calls")
     parser.add_argument("--build-only", action="store_true", help="export the missing files, time nothing")
     parser.add_argument("--no-build", action="store_true",
                         help="time the files already in --work; missing cases are '-' in the table")
@@ -161,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     load = [float(v) for v in Path("/proc/loadavg").read_text().split()[:1]]
     for _ in range(args.rounds):
         for key, run in runners.items():
-            times[key].append(statistics.median(time_calls(run, warmup=1, runs=args.calls)))
+            time.sleep(args.gap)
+            times[key].append(statistics.median(time_calls(run, warmup=args.warmup, runs=args.calls)))
     load += [float(v) for v in Path("/proc/loadavg").read_text().split()[:1]]
     median = {key: 1e3 * statistics.median(values) for key, values in times.items()}
     print(f"{cpu_flags()}; batch {BATCH}, {RESOLUTION}x{RESOLUTION}, {args.threads} threads, medians of "
-          f"{args.rounds} interleaved rounds of {args.calls} calls (ms); load average {load[0]:.1f} -> {load[1]:.1f}")
+          f"{args.rounds} interleaved rounds of {args.calls} calls (ms), {args.gap}s gap and {args.warmup} warm-up "
+          f"calls before each; load average {load[0]:.1f} -> {load[1]:.1f}")
     columns = [c for c, _, _ in CASES]
     print("| model | " + " | ".join(columns) + " | et int8 speed-up | litert int8 speed-up | ort int8 speed-up "
           "| fastest int8 vs ort tv fp32 |")

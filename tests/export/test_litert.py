@@ -102,6 +102,18 @@ def test_int8_file_stays_in_one_xnnpack_partition(files) -> None:
     assert set(weights) == {"INT8"} and len(weights) >= 11
 
 
+def test_quantization_aware_training_goes_through_the_litert_quantizer(source, files, tmp_path) -> None:
+    """``--qat-epochs`` for LiteRT: the fake-quantized graph is fine-tuned, then converted like PTQ."""
+    report = litert.export_litert(source, tmp_path / "qat.tflite", "int8", calib=files["images"], qat_epochs=1,
+                                  qat_lr=0.001, check_images=files["images"], log=lambda line: None)
+    assert report.details["xnnpack_partitions"] == 1
+    assert report.diff_random <= 0.1 and report.diff_real is not None and report.diff_real <= 0.1
+    assert litert.read_metadata(report.path)["quantization"]["qat_epochs"] == 1
+    x = torch.randn(1, 3, 32, 32).numpy()
+    qat, ptq = litert.predictor(report.path)(x)["logits"], litert.predictor(files["int8"]["file"])(x)["logits"]
+    assert not np.array_equal(qat, ptq)  # the fine-tune changed the weights
+
+
 def test_native_int8_hard_swish_splits_the_graph(source, files, tmp_path) -> None:
     """The converter's int8 HARD_SWISH has no XNNPACK kernel: the graph falls apart around each one,
     and the float form computes the same function."""

@@ -154,7 +154,11 @@ class LiteRTFormat:
         from mobilenet.export.pt2e import with_observer
 
         config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
-        self._quantizer = PT2EQuantizer().set_global(config if qat else with_observer(config, method))
+        quantizer = PT2EQuantizer()
+        # QAT: the model arrives BN-folded, so there is no conv-BN pattern to annotate; litert-torch 0.10's
+        # conv-BN annotators also pass a function where torchao 0.18's pattern export wants a module.
+        quantizer.STATIC_QAT_ONLY_OPS = []
+        self._quantizer = quantizer.set_global(config if qat else with_observer(config, method))
         return self._quantizer
 
     def lower(self, module: torch.nn.Module, example: torch.Tensor, quantized: bool, record: dict[str, Any]) -> bytes:
