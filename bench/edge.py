@@ -23,6 +23,9 @@ reused by later runs, so the timing can wait for a quiet machine:
     nice -n 10 python bench/edge.py --rounds 15  # time them
     python bench/edge.py --no-build --models mobilenet_v2,my_model   # time only the files in --work
                                                  # (<model><suffix> of the table, e.g. exports of a run)
+
+Where ExecuTorch's INT8 is not faster than its fp32, ``bench/xnnpack_int8.py`` times torchvision's model
+through the plain ExecuTorch recipe, to tell the CPU's XNNPACK kernels from our exporter.
 """
 
 from __future__ import annotations
