@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 pytest.importorskip("executorch", reason="the executorch extra is not installed")
 
-from tests.export.helpers import (export_through_cli, perturbed, registered_tiny,  # noqa: E402
+from tests.export.helpers import (export_through_cli, registered_tiny, tiny_source,  # noqa: E402
                                   write_image_folder)
 
 from mobilenet.cli.main import main  # noqa: E402
@@ -35,10 +34,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def source(tiny) -> ModelSource:
-    torch.manual_seed(0)
-    model = perturbed(tiny, num_classes=2)
-    nn.init.normal_(model.head_conv.weight, 0, 0.5)  # logits of order 1: a 1e-4 check means something
-    return ModelSource(model, "tiny", Preprocessing(32, crop_pct=1.0), CLASSES, "weights")
+    return tiny_source(tiny, Preprocessing(32, crop_pct=1.0), CLASSES)
 
 
 @pytest.fixture(scope="module")

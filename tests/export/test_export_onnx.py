@@ -22,7 +22,7 @@ from mobilenet.sources import ModelSource, open_source
 FAMILIES = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small")
 
 
-def source_of(name: str, resolution: int, **options) -> Source:
+def source_of(name: str, resolution: int, **options) -> ModelSource:
     model = perturbed(name, resolution=resolution, **options)
     return ModelSource(model, name, Preprocessing(resolution), ["ant", "bee"] if model.num_classes == 2 else [])
 

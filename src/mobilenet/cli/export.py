@@ -15,6 +15,7 @@ from typing import Any
 
 from mobilenet.cli.options import add_model_source, deprecated_alias, model_source_args
 from mobilenet.cli.tables import FORMATS, render
+from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH, HARD_SWISH_FORMS
 
 FILE_FORMATS = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte"}
 """Export targets and their file suffix."""
@@ -45,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
     q = p.add_argument_group("INT8")
     q.add_argument("--int8", action="store_true", help="also write a static INT8 (QDQ, per-channel) model")
     q.add_argument("--calib", help="folder of calibration images (required with --int8)")
-    q.add_argument("--calib-method", choices=("minmax", "entropy", "percentile", "histogram"), default=None,
+    q.add_argument("--calib-method", choices=sorted(set().union(*CALIBRATION.values())), default=None,
                    help="how activation ranges are calibrated: minmax, entropy, percentile for ONNX (default "
                         "minmax); histogram, minmax for tflite and executorch (default histogram)")
     q.add_argument("--calib-limit", type=int, default=128, help="at most this many calibration images (default: 128)")
@@ -56,8 +57,9 @@ def add_parser(subparsers: Any) -> None:
                    help="QAT learning rate (default: the checkpoint's final rate, at least 1%% of its peak; "
                         f"{DEFAULT_QAT_LR} for other models)")
     q.add_argument("--val", help="labelled folder: report float and INT8 top-1 side by side")
-    q.add_argument("--hard-swish", choices=("float", "native"), default=None,
-                   help="tflite INT8: how hard-swish is written (default float: one XNNPACK partition; see README)")
+    q.add_argument("--hard-swish", choices=HARD_SWISH_FORMS, default=None,
+                   help=f"tflite INT8: how hard-swish is written (default {DEFAULT_HARD_SWISH}: one XNNPACK "
+                        "partition; see README)")
     p.add_argument("--report-format", choices=FORMATS, default="table",
                    help="how to print the report (default: table)")
     deprecated_alias(p, "--format-report", "report_format", "--report-format")
@@ -209,7 +211,6 @@ def export_edge_files(args: argparse.Namespace, source: Any, output: Path, targe
 
     if target == "tflite":
         from mobilenet.export.litert import export_litert as export
-        from mobilenet.export.litert_forms import DEFAULT_HARD_SWISH
 
         options: dict[str, Any] = {"hard_swish": args.hard_swish or DEFAULT_HARD_SWISH}
     else:

@@ -75,9 +75,6 @@ class EdgeFormat(Protocol):
     fold_weights: bool
     """Whether INT8 weights reach the lowering as int8 constants (``pt2e.quantize``)."""
 
-    def form(self, folded: torch.nn.Module, precision: str) -> torch.nn.Module:
-        """The BN-folded model as this runtime quantizes it best (e.g. how hard-swish is written)."""
-
     def quantizer(self, qat: bool, method: str) -> Any:
         """The runtime's PT2E quantizer: per-channel symmetric int8 weights, int8 activations."""
 
@@ -122,13 +119,13 @@ class Layout(torch.nn.Module):
         return self.module(input.permute(0, 3, 1, 2))
 
 
-def exported_form(fmt: EdgeFormat, model: torch.nn.Module, postprocess: bool,
-                  precision: str) -> Callable[[torch.nn.Module], torch.nn.Module]:
-    """``wrap(folded) -> module``: the export form in the runtime's form, layout and with named outputs."""
+def exported_form(fmt: EdgeFormat, model: torch.nn.Module,
+                  postprocess: bool) -> Callable[[torch.nn.Module], torch.nn.Module]:
+    """``wrap(folded) -> module``: the export form in the runtime's layout, with named outputs."""
     names = output_names(export_module(model, postprocess))
 
     def wrap(folded: torch.nn.Module) -> torch.nn.Module:
-        module = NamedOutputs(export_module(fmt.form(folded, precision), postprocess), names).eval()
+        module = NamedOutputs(export_module(folded, postprocess), names).eval()
         return Layout(module).eval() if fmt.channels_last else module
 
     return wrap
@@ -149,16 +146,20 @@ def _feed_batches(x: torch.Tensor, batch: int) -> list[torch.Tensor]:
     return out
 
 
+def _in_batches(run: Predictor, x: torch.Tensor, batch: int) -> dict[str, np.ndarray]:
+    """``run`` on any number of NCHW images, fed in slices of the fixed ``batch``; outputs joined."""
+    parts = [run(chunk) for chunk in _feed_batches(x, batch)]
+    return {name: np.concatenate([p[name] for p in parts])[:len(x)] for name in parts[0]}
+
+
 def run_file(predict: Predictor, x: torch.Tensor, batch: int) -> dict[str, np.ndarray]:
     """The loaded file on any number of images (NCHW), in its fixed batch."""
-    parts = [predict(chunk.numpy()) for chunk in _feed_batches(x, batch)]
-    return {name: np.concatenate([p[name] for p in parts])[:len(x)] for name in parts[0]}
+    return _in_batches(lambda chunk: predict(chunk.numpy()), x, batch)
 
 
 def _reference(fmt: EdgeFormat, module: torch.nn.Module, x: torch.Tensor, batch: int,
                names: list[str]) -> dict[str, np.ndarray]:
-    parts = [torch_outputs(module, _fed(fmt, chunk), names) for chunk in _feed_batches(x, batch)]
-    return {name: np.concatenate([p[name] for p in parts])[:len(x)] for name in names}
+    return _in_batches(lambda chunk: torch_outputs(module, _fed(fmt, chunk), names), x, batch)
 
 
 def _int8_difference(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], runtime: str,
@@ -200,7 +201,7 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
     pre, resolution = source.preprocessing, source.resolution
     channels = int(getattr(source.model, "in_chans", 3))
     names = output_names(export_module(source.model, postprocess))
-    wrap = exported_form(fmt, source.model, postprocess, precision)
+    wrap = exported_form(fmt, source.model, postprocess)
     generator = torch.Generator().manual_seed(0)
     random_input = torch.randn(batch, channels, resolution, resolution, generator=generator)
     example = _fed(fmt, random_input)
@@ -208,19 +209,18 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
         if check_images and channels == 3 else None
 
     float_module = wrap(fold_batch_norm(source.model))
-    float_reference = exported_form(fmt, source.model, postprocess, "fp32")(fold_batch_norm(source.model))
     extra: dict[str, Any] = {"batch": batch, "postprocess": postprocess, "layout": "NHWC" if fmt.channels_last
                              else "NCHW", "runtime": fmt.name}
     if precision == "int8":
         assert calib is not None
-        batches = pt2e.calibration_batches(calib, source, resolution, calib_limit, batch)
+        batches = [_fed(fmt, b) for b in pt2e.calibration_batches(calib, source, resolution, calib_limit, batch)]
         if qat_epochs:
             module = pt2e.quantize_aware(source, wrap, example, fmt.quantizer(True, calib_method), batches,
                                          qat_data or calib, qat_epochs, lr=qat_lr, channels_last=fmt.channels_last,
                                          fold_weights=fmt.fold_weights, log=log)
         else:
-            module = pt2e.quantize(float_module, example, fmt.quantizer(False, calib_method),
-                                   [_fed(fmt, b) for b in batches], fold_weights=fmt.fold_weights)
+            module = pt2e.quantize(float_module, example, fmt.quantizer(False, calib_method), batches,
+                                   fold_weights=fmt.fold_weights)
         extra["quantization"] = {"scheme": "PT2E", "weights": "int8 per-channel symmetric",
                                  "activations": "int8 per-tensor", "calibration": calib_method,
                                  "calibration_images": sum(len(b) for b in batches), "qat_epochs": qat_epochs}
@@ -231,27 +231,19 @@ def export_edge(fmt: EdgeFormat, source: ModelSource, path: str | Path, precisio
     with atomic_path(path) as temp:
         Path(temp).write_bytes(fmt.lower(module, example, precision == "int8", record))
         predict = fmt.load(Path(temp))
-        got = run_file(predict, random_input, batch)
-        expected = _reference(fmt, module, random_input, batch, names)
-        diff_real = agreement = None
+        inputs = [random_input] + ([real] if real is not None else [])
+        checks = [(run_file(predict, x, batch), _reference(fmt, module, x, batch, names)) for x in inputs]
+        agreement = None
         if precision == "fp32":
-            diff_random = compare_outputs(got, expected, fmt.name)
-            if real is not None:
-                diff_real = compare_outputs(run_file(predict, real, batch),
-                                            _reference(fmt, module, real, batch, names), fmt.name)
-            worst, limit = max(diff_random, diff_real or 0.0), TOLERANCE
+            diffs, limit = [compare_outputs(got, expected, fmt.name) for got, expected in checks], TOLERANCE
         else:
-            if real is None:
-                diff_random = _int8_difference(got, expected, fmt.name, _spans(expected))
-            else:
-                got_real, expected_real = run_file(predict, real, batch), _reference(fmt, module, real, batch, names)
-                spans = _spans(expected, expected_real)
-                diff_random = _int8_difference(got, expected, fmt.name, spans)
-                diff_real = _int8_difference(got_real, expected_real, fmt.name, spans)
-                if source.model.config.task == "classification":
-                    float_real = _reference(fmt, float_reference, real, batch, names)
-                    agreement = float(np.mean(got_real[names[0]].argmax(1) == float_real[names[0]].argmax(1)))
-            worst, limit = max(diff_random, diff_real or 0.0), INT8_TOLERANCE
+            spans = _spans(*(expected for _, expected in checks))
+            diffs = [_int8_difference(got, expected, fmt.name, spans) for got, expected in checks]
+            limit = INT8_TOLERANCE
+            if real is not None and source.model.config.task == "classification":
+                got_real, float_real = checks[1][0], _reference(fmt, float_module, real, batch, names)
+                agreement = float(np.mean(got_real[names[0]].argmax(1) == float_real[names[0]].argmax(1)))
+        diff_random, diff_real, worst = diffs[0], (diffs[1] if real is not None else None), max(diffs)
         if not worst <= limit:
             what = "differs from PyTorch by" if precision == "fp32" else "differs from the PT2E reference by"
             raise ExportCheckError(f"the {fmt.name} file {what} {worst:.2e} (> {limit:.0e}"

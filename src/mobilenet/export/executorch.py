@@ -149,9 +149,6 @@ class ExecuTorchFormat:
     def __init__(self) -> None:
         self._graph = None
 
-    def form(self, folded: torch.nn.Module, precision: str) -> torch.nn.Module:
-        return folded
-
     def quantizer(self, qat: bool, method: str) -> Any:
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                              get_symmetric_quantization_config)

@@ -17,7 +17,6 @@ from typing import Any, Callable, Sequence
 
 from mobilenet.cost import profile
 from mobilenet.cost.published import PUBLISHED_TOP1
-from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.export.bench import Artifacts, bench_case
 from mobilenet.models.registry import list_models
 from mobilenet.sources import open_source

@@ -14,7 +14,7 @@ needs tflite-support, which is unmaintained.
 
 XNNPACK runs the whole float graph as one delegated partition. Its int8 kernels include no
 HARD_SWISH, so an INT8 MobileNetV3 would fall apart into one partition per hard-swish;
-``export.litert_forms`` chooses how hard-swish is written before quantizing.
+``export.litert_forms`` rewrites each int8 hard-swish of the converted file (``--hard-swish``).
 """
 
 from __future__ import annotations
@@ -144,9 +144,6 @@ class LiteRTFormat:
         if hard_swish not in HARD_SWISH_FORMS:
             raise ValueError(f"unknown hard-swish form {hard_swish!r}; valid: {', '.join(HARD_SWISH_FORMS)}")
         self.hard_swish = hard_swish
-
-    def form(self, folded: torch.nn.Module, precision: str) -> torch.nn.Module:
-        return folded
 
     def quantizer(self, qat: bool, method: str) -> Any:
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config

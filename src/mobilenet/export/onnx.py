@@ -26,7 +26,7 @@ from mobilenet.extras import require
 from mobilenet.files import atomic_path, temporary_directory
 from mobilenet.sources import ModelSource
 from mobilenet.export.signature import (  # noqa: F401  (ExportCheckError, output_names: imported from here too)
-    ExportCheckError, as_list, export_module, metadata_record, output_names)
+    ExportCheckError, as_list, compare_outputs, export_module, metadata_record, output_names)
 
 onnx = require("onnx", "ONNX export")
 ort = require("onnxruntime", "ONNX export")
@@ -139,9 +139,8 @@ class ExportReport:
 
 
 def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tensor) -> float:
-    """Max abs difference of onnxruntime and PyTorch on ``x``, over every output (each by name);
-    for integer outputs (class indices, e.g. a segmenter's arg-max) the fraction of elements that
-    differ, as a near-tie of two scores may flip in the last float bit."""
+    """Max abs difference of onnxruntime and PyTorch on ``x``, over every output in order
+    (``signature.compare_outputs``: integer outputs count the elements that differ)."""
     with torch.no_grad():
         expected = [t.numpy() for t in as_list(model(x))]
     names = [o.name for o in session.get_outputs()]
@@ -149,15 +148,7 @@ def compare(session: ort.InferenceSession, model: torch.nn.Module, x: torch.Tens
     if len(got) != len(expected):
         raise ExportCheckError(f"the exported file has {len(got)} outputs ({', '.join(names)}), the model "
                                f"{len(expected)}")
-    worst = 0.0
-    for name, a, b in zip(names, got, expected):
-        if a.shape != b.shape:
-            raise ExportCheckError(f"output {name!r} has shape {a.shape} in onnxruntime but {b.shape} in PyTorch")
-        if a.size and np.issubdtype(b.dtype, np.integer):
-            worst = max(worst, float(np.mean(a != b)))
-        elif a.size:
-            worst = max(worst, float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()))
-    return worst
+    return compare_outputs(dict(zip(names, got)), dict(zip(names, expected)), "onnxruntime")
 
 
 def metadata_for(source: ModelSource, extra: dict[str, Any] | None = None) -> dict[str, str]:

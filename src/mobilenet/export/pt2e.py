@@ -107,14 +107,14 @@ def quantize_aware(source: ModelSource, module: Callable[[torch.nn.Module], torc
     fine-tuned for ``epochs`` on ``train_dir/<class>/<image>``, then converted.
 
     ``module`` wraps the folded model into what is exported (named outputs, and NHWC input when
-    ``channels_last``, LiteRT's layout); ``batches`` are NCHW; ``fold_weights`` as for ``quantize``.
+    ``channels_last``, LiteRT's layout; ``batches`` are in that layout too); ``fold_weights`` as for ``quantize``.
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     if epochs < 1:
         raise ValueError(f"qat epochs must be >= 1, got {epochs}")
     prepared = _prepared(module(fold_batch_norm(source.model)), example, quantizer, qat=True)
-    _observe(prepared, [b.permute(0, 2, 3, 1) if channels_last else b for b in batches])
+    _observe(prepared, batches)
     fine_tune(_Trainable(prepared, channels_last), train_dir, source.preprocessing, source.class_names, epochs, lr=lr,
               log=log)
     prepared.eval()  # dropout and the like in their eval form; the module's flag stays as it was
