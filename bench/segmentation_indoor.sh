@@ -1,5 +1,6 @@
 #!/bin/sh
-# The README's segmentation results: three starts with the same budget on the shared indoor frames
+# The README's segmentation results: three starts, and two of them again with --freeze-bn, with the same
+# budget on the shared indoor frames
 # (train on valid/, evaluate on test/), one at a time, then float and INT8 ONNX of the best one, each timed
 # (seconds appended to $OUT/times.txt). Run from the repository root:
 #   sh bench/segmentation_indoor.sh [EPOCHS] [RESOLUTION]       (the README: 5 epochs at 160)
@@ -21,20 +22,23 @@ timed() {  # name, command...: runs it, appends "name seconds" to $OUT/times.txt
     echo "$name $(( $(date +%s) - start ))" >> "$OUT/times.txt"
 }
 
+VOC_WEIGHTS=$TFLITE/coral_deeplabv3_mnv2_dm05_pascal_quant.tflite
+IMAGENET_WEIGHTS=$TFLITE/coral_mobilenet_v2_1.0_224_quant.tflite
+
 # 1. the Coral DeepLabV3-MNV2-0.5 trained on PASCAL VOC (a new 11-class predictor)
 timed indoor-voc $MB train $common --name indoor-voc --width-mult 0.5 \
-    --weights $TFLITE/coral_deeplabv3_mnv2_dm05_pascal_quant.tflite
+    --weights $VOC_WEIGHTS
 # 2. an ImageNet backbone: the Coral MobileNetV2-1.0 classifier's
 timed indoor-imagenet $MB train $common --name indoor-imagenet --width-mult 1.0 \
-    --weights $TFLITE/coral_mobilenet_v2_1.0_224_quant.tflite
+    --weights $IMAGENET_WEIGHTS
 # 3. from scratch, the architecture of 1
 timed indoor-scratch $MB train $common --name indoor-scratch --width-mult 0.5
 # TFLite files hold convs with BN folded in: their BN layers are identities with a bias, which only
 # inference-mode BN keeps (--freeze-bn; batch statistics renormalise every layer)
 timed indoor-voc-frozen-bn $MB train $common --name indoor-voc-frozen-bn --width-mult 0.5 --freeze-bn \
-    --weights $TFLITE/coral_deeplabv3_mnv2_dm05_pascal_quant.tflite
+    --weights $VOC_WEIGHTS
 timed indoor-imagenet-frozen-bn $MB train $common --name indoor-imagenet-frozen-bn --width-mult 1.0 --freeze-bn \
-    --weights $TFLITE/coral_mobilenet_v2_1.0_224_quant.tflite
+    --weights $IMAGENET_WEIGHTS
 
 # export of the best start: float and INT8 with the arg-max inside, calibrated on the
 # training photos (not their masks), each file evaluated on test/

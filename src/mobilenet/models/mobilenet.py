@@ -114,7 +114,6 @@ class MobileNet(nn.Module):
         else:
             self.out_indices = self._check_out_indices(out_indices, len(all_taps)) if features_only else ()
             self._taps = [all_taps[i] for i in self.out_indices]
-        self.named_feature_taps = tuple(feature_taps) if feature_taps is not None else None
         self.min_input_size = math.prod(layer.stride for layer in self._all_layers(self._nominal_plan))
         resolution = spec.resolution if resolution is None else resolution
         self._check_size(resolution, "resolution")

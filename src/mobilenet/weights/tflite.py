@@ -77,7 +77,7 @@ class _Filler:
         self.sources: dict[str, int] = {}
         """Our module -> the index of the graph op its weights come from."""
 
-    def _put(self, name: str, value: np.ndarray) -> None:
+    def put(self, name: str, value: np.ndarray) -> None:
         target = self.model.get_parameter(name) if name.endswith(("weight", "bias")) else None
         tensor = torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
         self.state[name] = tensor.reshape(target.shape) if target is not None else tensor
@@ -85,11 +85,11 @@ class _Filler:
     def conv(self, tensor: int, name: str, unit: ConvNormAct) -> int:
         found = self.walker.conv(tensor, _conv_layer(unit), name)
         self.sources[name] = found.op.index
-        self._put(f"{name}.conv.weight", found.weight)
+        self.put(f"{name}.conv.weight", found.weight)
         # Folded BN -> identity plus bias: (x - 0) / sqrt((1 - eps) + eps) * 1 + b.
         eps = unit.bn.eps
-        self._put(f"{name}.bn.weight", np.ones_like(found.bias))
-        self._put(f"{name}.bn.bias", found.bias)
+        self.put(f"{name}.bn.weight", np.ones_like(found.bias))
+        self.put(f"{name}.bn.bias", found.bias)
         self.state[f"{name}.bn.running_mean"] = torch.zeros(found.bias.shape)
         self.state[f"{name}.bn.running_var"] = torch.full(found.bias.shape, 1.0 - eps)
         self.state[f"{name}.bn.num_batches_tracked"] = torch.tensor(0)
@@ -99,9 +99,9 @@ class _Filler:
         out_channels, in_channels = module.weight.shape[:2]
         found: Found = self.walker.dense(tensor, Layer("dense", in_channels, out_channels, act=act), name)
         self.sources[name] = found.op.index
-        self._put(f"{name}.weight", found.weight)
+        self.put(f"{name}.weight", found.weight)
         if module.bias is not None:
-            self._put(f"{name}.bias", found.bias)
+            self.put(f"{name}.bias", found.bias)
         elif np.any(found.bias):
             self.walker.fail(found.op, f"{name} without bias", "a bias")
         return found.output

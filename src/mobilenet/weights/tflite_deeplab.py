@@ -12,10 +12,8 @@ is their ``argmax(1)`` (``export_form(postprocess=True)``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import numpy as np
 import torch
 
 from mobilenet.weights.labels import class_names as label_set
@@ -24,7 +22,6 @@ from mobilenet.weights.tflite_graph import Operator, TFLiteGraph
 from mobilenet.weights.tflite_match import GraphMismatch, GraphWalker, Layer
 
 MODEL = "deeplabv3_mobilenet_v2"
-_REQUANTIZE = ("QUANTIZE", "DEQUANTIZE")
 
 
 def is_segmenter(graph: TFLiteGraph) -> bool:
@@ -35,32 +32,17 @@ def is_segmenter(graph: TFLiteGraph) -> bool:
     return producer is not None and producer.type == "ARG_MAX" and len(graph.tensors[graph.outputs[0]].shape) == 3
 
 
-def _skip_requantize(walker: GraphWalker, tensor: int) -> int:
-    while True:
-        following = [op for op in walker.graph.consumers(tensor) if op.index not in walker.used]
-        if len(following) != 1 or following[0].type not in _REQUANTIZE:
-            return tensor
-        walker.used.add(following[0].index)
-        tensor = following[0].outputs[0]
-
-
-def _root(graph: TFLiteGraph, tensor: int) -> int:
-    while (op := graph.producer(tensor)) is not None and op.type in _REQUANTIZE:
-        tensor = op.inputs[0]
-    return tensor
-
-
 def _resize(walker: GraphWalker, tensor: int, what: str, align_corners: bool) -> Operator:
-    op = walker.next_op(_skip_requantize(walker, tensor), ("RESIZE_BILINEAR",), f"{what}: a bilinear resize")
+    op = walker.next_op(walker.through(tensor), ("RESIZE_BILINEAR",), f"{what}: a bilinear resize")
     if bool(op.options.get("align_corners")) != align_corners or op.options.get("half_pixel_centers"):
         walker.fail(op, f"{what}: a bilinear resize with align_corners={align_corners}", walker.graph.describe(op))
     return op
 
 
 def _concatenate(walker: GraphWalker, tensors: list[int], what: str) -> int:
-    op = walker.next_op(_skip_requantize(walker, tensors[0]), ("CONCATENATION",), f"{what}: a concatenation")
+    op = walker.next_op(walker.through(tensors[0]), ("CONCATENATION",), f"{what}: a concatenation")
     graph = walker.graph
-    if [_root(graph, t) for t in op.inputs] != [_root(graph, t) for t in tensors] or op.options.get("axis") not in (3, -1):
+    if [walker.root(t) for t in op.inputs] != [walker.root(t) for t in tensors] or op.options.get("axis") not in (3, -1):
         walker.fail(op, f"{what}: the branches concatenated along channels in our order", graph.describe(op))
     return op.outputs[0]
 
@@ -68,8 +50,8 @@ def _concatenate(walker: GraphWalker, tensors: list[int], what: str) -> int:
 def _classifier(filler: _Filler, tensor: int, name: str, conv: torch.nn.Conv2d) -> int:
     found = filler.walker.conv(tensor, Layer("conv", conv.in_channels, conv.out_channels, 1), name)
     filler.sources[name] = found.op.index
-    filler.state[f"{name}.weight"] = torch.from_numpy(np.ascontiguousarray(found.weight, dtype=np.float32))
-    filler.state[f"{name}.bias"] = torch.from_numpy(np.ascontiguousarray(found.bias, dtype=np.float32))
+    filler.put(f"{name}.weight", found.weight)
+    filler.put(f"{name}.bias", found.bias)
     return found.output
 
 
@@ -130,10 +112,3 @@ def import_segmenter(graph: TFLiteGraph) -> TFLiteImport:
         return TFLiteImport(model.config.to_dict(), filler.state, preprocessing(graph, resolution), labels, graph,
                             filler.sources)
     raise ValueError(f"{closest} (no Mobile DeepLabv3 on MobileNetV2 matches this graph)")
-
-
-def read_segmenter(path: str | os.PathLike[str]) -> TFLiteImport:
-    """A ``.tflite`` TF DeepLab segmenter as our model config, state dict, preprocessing and labels."""
-    from mobilenet.weights.tflite_graph import read_graph
-
-    return import_segmenter(read_graph(path))

@@ -113,13 +113,13 @@ class GraphWalker:
         self.used.add(op.index)
         return op
 
-    def _through(self, tensor: int, kinds: tuple[str, ...] = _TRANSPARENT) -> int:
+    def through(self, tensor: int, kinds: tuple[str, ...] = _TRANSPARENT) -> int:
         """Follow single-consumer ops of ``kinds`` (requantization) from ``tensor``."""
         while len(following := self._open(tensor)) == 1 and following[0].type in kinds:
             tensor = self._take(following[0]).outputs[0]
         return tensor
 
-    def _root(self, tensor: int) -> int:
+    def root(self, tensor: int) -> int:
         """The tensor before any requantization or reshape that produced ``tensor``."""
         while (op := self.graph.producer(tensor)) is not None and op.type in _TRANSPARENT + _FLATTEN:
             tensor = op.inputs[0]
@@ -146,7 +146,7 @@ class GraphWalker:
 
     def start(self) -> int:
         """The graph's input tensor (after any QUANTIZE)."""
-        return self._through(self.graph.inputs[0])
+        return self.through(self.graph.inputs[0])
 
     # --- activations ---------------------------------------------------------------------------
     def _relu6_by_range(self, tensor: int) -> bool:
@@ -218,7 +218,7 @@ class GraphWalker:
         out = op.outputs[0]
         if fused != "NONE":
             return _FUSED.get(fused, fused.lower()), out
-        out = self._through(out)
+        out = self.through(out)
         following = self._open(out)
         if len(following) == 1 and following[0].type in _ACTIVATION_OPS:
             return _ACTIVATION_OPS[self._take(following[0]).type], following[0].outputs[0]
@@ -240,12 +240,12 @@ class GraphWalker:
         """The next conv (``kind`` conv or depthwise) with its activation; must equal ``expected``."""
         wanted = "DEPTHWISE_CONV_2D" if expected.kind == "depthwise" else "CONV_2D"
         description = f"{what}: {expected}"
-        tensor = self._through(tensor)
+        tensor = self.through(tensor)
         op = self.next_op(tensor, (wanted, "PAD"), description)
         pads = None
         if op.type == "PAD":
             pads = self.graph.constant(op.inputs[1]).reshape(-1, 2)
-            op = self.next_op(self._through(op.outputs[0]), (wanted,), description)
+            op = self.next_op(self.through(op.outputs[0]), (wanted,), description)
         shape = self.graph.tensors[tensor].shape  # before any PAD
         weight = self.weight(op, 1)
         if op.type == "DEPTHWISE_CONV_2D":
@@ -268,7 +268,7 @@ class GraphWalker:
     def dense(self, tensor: int, expected: Layer, what: str) -> Found:
         """A 1x1 ``CONV_2D`` on a pooled map or a ``FULLY_CONNECTED`` (after reshapes), with activation."""
         description = f"{what}: {expected}"
-        tensor = self._through(tensor, _TRANSPARENT + _FLATTEN)
+        tensor = self.through(tensor, _TRANSPARENT + _FLATTEN)
         op = self.next_op(tensor, ("CONV_2D", "FULLY_CONNECTED"), description)
         weight = self.weight(op, 1)
         if op.type == "CONV_2D":
@@ -299,23 +299,23 @@ class GraphWalker:
 
     def add(self, tensor: int, skip: int, what: str) -> int:
         """The residual ``ADD`` of ``tensor`` and ``skip`` (no activation); its output."""
-        tensor = self._through(tensor)
+        tensor = self.through(tensor)
         op = self.next_op(tensor, ("ADD",), f"{what}: a residual add")
         other = self._other_input(op, tensor)
-        if self._root(other) != self._root(skip) or op.options.get("fused_activation_function", "NONE") != "NONE":
+        if self.root(other) != self.root(skip) or op.options.get("fused_activation_function", "NONE") != "NONE":
             self.fail(op, f"{what}: a residual add of the block input", self.graph.describe(op))
         return op.outputs[0]
 
     def multiply(self, tensor: int, gate: int, what: str) -> int:
         """The ``MUL`` of ``tensor`` by ``gate`` (squeeze-excite); its output."""
         op = self.next_op(tensor, ("MUL",), f"{what}: the gate multiply")
-        if self._root(self._other_input(op, tensor)) != self._root(gate):
+        if self.root(self._other_input(op, tensor)) != self.root(gate):
             self.fail(op, f"{what}: a multiply by the gate", self.graph.describe(op))
         return op.outputs[0]
 
     def global_pool(self, tensor: int, what: str) -> int:
         """``MEAN`` over H and W, or an ``AVERAGE_POOL_2D`` as large as the map; its output."""
-        tensor = self._through(tensor)
+        tensor = self.through(tensor)
         op = self.next_op(tensor, ("MEAN", "AVERAGE_POOL_2D"), f"{what}: a global average pool")
         shape = self.graph.tensors[tensor].shape
         if op.type == "MEAN":
@@ -328,7 +328,7 @@ class GraphWalker:
 
     def finish(self, tensor: int, what: str) -> None:
         """Reshapes, softmax and requantization up to a graph output, then no operator left over."""
-        tensor = self._through(tensor, _TRANSPARENT + _FLATTEN + ("SOFTMAX",))
+        tensor = self.through(tensor, _TRANSPARENT + _FLATTEN + ("SOFTMAX",))
         if tensor not in self.graph.outputs:
             following = self._open(tensor)
             self.fail(following[0] if following else None, f"{what} to be the graph's output",

@@ -38,7 +38,7 @@ class _BranchWalker(GraphWalker):
     """A walker that, where several convs read one tensor, takes the one with the expected outputs."""
 
     def conv(self, tensor: int, expected: Layer, what: str) -> Any:
-        others = [op for op in self._open(self._through(tensor)) if op.type == "CONV_2D"
+        others = [op for op in self._open(self.through(tensor)) if op.type == "CONV_2D"
                   and self.graph.tensors[op.inputs[1]].shape[0] != expected.out_channels]
         hidden = {op.index for op in others} - self.used
         self.used |= hidden
@@ -97,8 +97,8 @@ class _SSDFiller(_Filler):
         if per_box == 4:  # TF's box codes are (ty, tx, th, tw)
             order = [a * 4 + j for a in range(conv.out_channels // 4) for j in _TF_TO_OURS]
             weight, bias = weight[order], bias[order]
-        self._put(f"{name}.conv.weight", weight)
-        self._put(f"{name}.conv.bias", bias)
+        self.put(f"{name}.conv.weight", weight)
+        self.put(f"{name}.conv.bias", bias)
         reshape = self.walker.next_op(found.output, ("RESHAPE",), f"{name}: a reshape to (1, boxes, {per_box})")
         if self.walker.graph.tensors[reshape.outputs[0]].shape[-1] != per_box:
             self.walker.fail(reshape, f"{name}: a reshape to (1, boxes, {per_box})", self.walker.graph.describe(reshape))

@@ -24,8 +24,10 @@ def test_named_taps_give_block_depthwise_and_expansion_maps() -> None:
         maps = backbone(x)
         stem = full.stem(x)
         after3 = full.blocks[:4](stem)
+        after5 = full.blocks[:6](stem)
         dw5 = full.blocks[5].depthwise(full.blocks[5].expand(full.blocks[4](after3)))
-    assert torch.equal(maps[0], after3) and torch.equal(maps[1], dw5)
+        expand6 = full.blocks[6].expand(after5)
+    assert torch.equal(maps[0], after3) and torch.equal(maps[1], dw5) and torch.equal(maps[2], expand6)
     assert [tuple(m.shape[1:]) for m in maps] == [(i.channels, 96 // i.reduction, 96 // i.reduction) for i in info]
 
 

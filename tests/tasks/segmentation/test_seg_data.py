@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import CLASSES, COLOURS, write_pairs
+from tests.tasks.segmentation.helpers import CLASSES, COLOURS, write_pairs
 from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.tasks.segmentation.data import build_datasets, eval_dataset, pair_folder, read_mask, splits
 from mobilenet.tasks.segmentation.transforms import EvalTransform, train_transform

@@ -95,10 +95,21 @@ def test_reset_classifier_keeps_everything_but_the_class_predictors() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.reset_classifier(7)
     assert model.num_classes == 7 and model.config.options["num_classes"] == 7
-    changed = {k for k, v in model.state_dict().items() if k not in before or before[k].shape != v.shape}
+    changed = {k for k, v in model.state_dict().items() if k not in before or not torch.equal(before[k], v)}
     assert changed == {"head.classifier.weight", "head.classifier.bias", "aux.layers.classifier.weight",
                        "aux.layers.classifier.bias"}
     assert mobilenet.create_model(model.config).num_classes == 7
+
+
+def test_reset_classifier_to_a_head_width_keeps_the_head() -> None:
+    """New classes as many as a head conv's channels (LR-ASPP's gate) replace the predictors only."""
+    model = mobilenet.create_model("lraspp_mobilenet_v3_small", num_classes=21, **SMALL)
+    width = model.head.gate.conv.out_channels
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.reset_classifier(width)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
+    assert changed == {"head.high_classifier.weight", "head.high_classifier.bias", "head.skip_classifier.weight",
+                       "head.skip_classifier.bias"}
 
 
 def test_lraspp_reads_the_papers_taps_and_deeplab_the_320_channel_map() -> None:

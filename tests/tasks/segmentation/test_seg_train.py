@@ -16,6 +16,8 @@ import torch
 import torch.multiprocessing as mp
 from PIL import Image
 
+from tests.tasks.segmentation.helpers import write_pairs
+
 from mobilenet.cli.main import main
 from mobilenet.engine.config import resolve_config
 from mobilenet.engine.distributed import cleanup
@@ -36,8 +38,6 @@ ONE_EPOCH = dict(epochs=1, aux_loss=0.5, sync_bn=True, dropout=0.0)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from conftest import write_pairs
-
     root = tmp_path_factory.mktemp("segtrain")
     write_pairs(root / "data" / "train", 12, seed=1)
     write_pairs(root / "data" / "val", 6, seed=2)

@@ -12,7 +12,7 @@ from torch import nn
 
 from mobilenet.cost.profile import CostCounter, Shape
 from mobilenet.layers.conv import ConvNormAct
-from mobilenet.tasks.segmentation.decoder import Decoder
+from mobilenet.tasks.segmentation.decoder import Decoder, classifier_conv
 from mobilenet.tasks.segmentation.specs import ASPPSpec
 
 
@@ -75,7 +75,7 @@ class DeepLabV3Head(nn.Module):
         self.classifier = nn.Conv2d(spec.decoder.channels if spec.decoder else c, num_classes, 1)
 
     def reset_classes(self, num_classes: int) -> None:
-        self.classifier = nn.Conv2d(self.classifier.in_channels, num_classes, 1)
+        self.classifier = classifier_conv(self.classifier.in_channels, num_classes)
 
     def forward(self, high: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         x = self.refine(self.aspp(high))
@@ -105,14 +105,10 @@ class AuxHead(nn.Module):
         ))
 
     def reset_classes(self, num_classes: int) -> None:
-        self.layers.classifier = nn.Conv2d(self.layers.classifier.in_channels, num_classes, 1)
+        self.layers.classifier = classifier_conv(self.layers.classifier.in_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
-
-    def costs(self, counter: CostCounter, shape: Shape, prefix: str) -> None:
-        shape = counter.conv(f"{prefix}layers.conv.conv", shape, self.layers.conv.conv.out_channels, 3)
-        counter.conv(f"{prefix}layers.classifier", shape, self.layers.classifier.out_channels, 1, bn=False, bias=True)
 
 
 def upsample(x: torch.Tensor, size: tuple[int, int] | torch.Size, align_corners: bool) -> torch.Tensor:

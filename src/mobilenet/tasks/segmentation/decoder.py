@@ -15,6 +15,15 @@ from mobilenet.layers.conv import ConvNormAct
 from mobilenet.tasks.segmentation.specs import DecoderSpec
 
 
+
+def classifier_conv(in_channels: int, num_classes: int) -> nn.Conv2d:
+    """A new 1x1 class predictor (``reset_classifier``): small normal weights, zero bias, so fine-tuning
+    starts from near-uniform class scores."""
+    conv = nn.Conv2d(in_channels, num_classes, 1)
+    nn.init.normal_(conv.weight, 0, 0.01)
+    nn.init.zeros_(conv.bias)
+    return conv
+
 class SeparableConv(nn.Module):
     """TF DeepLab's ``split_separable_conv2d``: 3x3 depthwise + BN + ReLU, 1x1 + BN + ReLU."""
 

@@ -12,6 +12,7 @@ from torch import nn
 from mobilenet.cost.profile import CostCounter, Shape
 from mobilenet.layers.activations import make_activation
 from mobilenet.layers.conv import ConvNormAct
+from mobilenet.tasks.segmentation.decoder import classifier_conv
 from mobilenet.tasks.segmentation.specs import LRASPPSpec
 
 
@@ -34,8 +35,8 @@ class LRASPP(nn.Module):
         self.skip_classifier = nn.Conv2d(skip_channels, num_classes, 1)
 
     def reset_classes(self, num_classes: int) -> None:
-        self.high_classifier = nn.Conv2d(self.high_classifier.in_channels, num_classes, 1)
-        self.skip_classifier = nn.Conv2d(self.skip_classifier.in_channels, num_classes, 1)
+        self.high_classifier = classifier_conv(self.high_classifier.in_channels, num_classes)
+        self.skip_classifier = classifier_conv(self.skip_classifier.in_channels, num_classes)
 
     def forward(self, high: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.branch(high) * self.gate(high)

@@ -3,7 +3,6 @@ head, and the bilinear resize of the logits to the input size (style principle 1
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -45,7 +44,6 @@ class Segmenter(nn.Module):
         info = backbone.feature_info()
         channels = {role: info[index].channels for role, index in self.roles.items()}
         options = dict(padding=backbone.padding, **HEAD_OPTIONS)
-        self.head_spec = head
         if isinstance(head, LRASPPSpec):
             self.head: nn.Module = LRASPP(channels["high"], channels["skip"], num_classes, head, **options)
         else:
@@ -90,13 +88,6 @@ class Segmenter(nn.Module):
             self.aux.reset_classes(num_classes)
         self.num_classes = num_classes
         self.creation_options["num_classes"] = num_classes
-        self._init_classifiers()
-
-    def _init_classifiers(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d) and module.out_channels == self.num_classes and module.bias is not None:
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
 
     def default_preprocessing(self) -> dict[str, Any]:
         """The whole image squashed to the input size (TF DeepLab and torchvision's VOC evaluation
@@ -140,9 +131,4 @@ class ArgMax(nn.Module):
         return self.model(x).argmax(1)
 
 
-def map_size(size: int, stride: int) -> int:
-    """A map's size at ``stride`` of an input of ``size`` (every stride-2 conv pads to ceil)."""
-    return math.ceil(size / stride)
-
-
-__all__ = ["ASPPSpec", "ArgMax", "LRASPPSpec", "Segmenter", "map_size"]
+__all__ = ["ASPPSpec", "ArgMax", "LRASPPSpec", "Segmenter"]

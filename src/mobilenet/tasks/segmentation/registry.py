@@ -106,8 +106,9 @@ def _backbone_options(definition: SegmenterDef, convention: str, given: Mapping[
 
 
 def _plan(name: str, options: dict[str, Any]) -> Plan:
-    spec = model_spec(name, options.get("convention", "paper"), options.get("reduced_tail", False),
-                      bool(options.get("fixed_stem", False)), options.get("channel_divisor"))
+    spec = model_spec(name, options.get("convention", "paper"), reduced=options.get("reduced_tail", False),
+                      fixed=bool(options.get("fixed_stem", False)), shrink=bool(options.get("shrink_last_conv")),
+                      divisor=options.get("channel_divisor"))
     plan = resolve(spec, options["width_mult"], 32, options.get("in_chans", 3))
     return replace(plan, last_conv=None) if options.get("drop_last_conv") else plan
 
