@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobilenet.data.preprocessing import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from mobilenet.data.preprocessing import Preprocessing
 from mobilenet.tasks.base import Datasets, EvalResult, PredictOptions, Transform
 from mobilenet.tasks.segmentation import data as data_module
 from mobilenet.tasks.segmentation.loss import IGNORE_INDEX, segmentation_loss
@@ -37,10 +37,8 @@ class SegmentationTask:
         """The whole image squashed to the training size; the pretrained weights' normalisation and
         resizing (TF's for TFLite imports) when fine-tuning, ImageNet's otherwise."""
         pretrained = getattr(model, "preprocessing", None)
-        pretrained = Preprocessing.from_dict(pretrained) if pretrained else None
-        mean, std = (pretrained.mean, pretrained.std) if pretrained else (IMAGENET_MEAN, IMAGENET_STD)
-        antialias = pretrained.antialias if pretrained else True
-        return Preprocessing(config.resolution, 1.0, "squash", mean=mean, std=std, antialias=antialias)
+        base = Preprocessing.from_dict(pretrained) if pretrained else Preprocessing()  # ImageNet's by default
+        return Preprocessing(config.resolution, 1.0, "squash", mean=base.mean, std=base.std, antialias=base.antialias)
 
     def train_transform(self, pre: Preprocessing, config: Any) -> Transform:
         return train_transform(pre, config.scale_min, config.scale_max, config.hflip, config.color_jitter)
